@@ -1,0 +1,67 @@
+"""Blob: bytes to scan, from a file on disk or from inside a container."""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import BinaryIO
+
+
+@dataclass(frozen=True)
+class Blob:
+    """Something to scan. `location` is what users see; `path` is set for real files."""
+
+    location: str
+    size: int
+    path: str | None = None
+    data: bytes | memoryview | None = None
+    depth: int = 0
+    name: str = ""  # file or member name, used for extension hints
+
+    @classmethod
+    def from_path(cls, path: str, location: str | None = None, depth: int = 0) -> Blob:
+        return cls(location=location or path, size=os.path.getsize(path), path=path, depth=depth,
+                   name=os.path.basename(path))
+
+    @classmethod
+    def from_bytes(cls, data: bytes | memoryview, location: str, name: str = "", depth: int = 0) -> Blob:
+        return cls(location=location, size=len(data), data=data, depth=depth, name=name or location)
+
+    def child(self, data: bytes | memoryview, member: str) -> Blob:
+        """A member of this blob (archive entry, embedded stream)."""
+        return Blob.from_bytes(data, f"{self.location}:{member}", name=member, depth=self.depth + 1)
+
+    def head(self, n: int) -> bytes:
+        if self.data is not None:
+            return bytes(self.data[:n])
+        assert self.path is not None
+        with open(self.path, "rb") as fh:
+            return fh.read(n)
+
+    @contextmanager
+    def buffer(self) -> Iterator[bytes | memoryview | mmap.mmap]:
+        """The whole content as a buffer without copying a file into memory (mmap)."""
+        if self.data is not None:
+            yield self.data
+            return
+        assert self.path is not None
+        with open(self.path, "rb") as fh:
+            if self.size == 0:
+                yield b""
+                return
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                yield mapped
+
+    @contextmanager
+    def open(self) -> Iterator[BinaryIO]:
+        if self.data is not None:
+            import io
+
+            yield io.BytesIO(self.data)
+            return
+        assert self.path is not None
+        with open(self.path, "rb") as fh:
+            yield fh

@@ -1,0 +1,229 @@
+"""Command line: a thin click layer over the engine.
+
+`modelaudit PATHS…` is the same as `modelaudit scan PATHS…`. Heavy modules are imported
+inside the commands so that `modelaudit --version` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from . import __version__
+
+_REMOTE_PREFIXES = ("hf://", "s3://", "gs://", "r2://", "models:/", "http://", "https://")
+
+
+class DefaultGroup(click.Group):
+    """A group that runs `scan` when the first argument is not a subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = ["scan", *args]
+        return super().parse_args(ctx, args)
+
+
+def _split(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
+
+
+def _size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    from .config import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="modelaudit", message="%(prog)s, version %(version)s")
+def main() -> None:
+    """Static security scanner for machine-learning model files."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@click.option("-f", "--format", "output_format", type=click.Choice(["text", "json", "sarif"]), default="text",
+              show_default=True, help="Output format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report to a file.")
+@click.option("-b", "--blacklist", multiple=True, help="Report model names or paths matching this pattern.")
+@click.option("--max-file-size", callback=_size, help="Skip files larger than this (bytes or 500MB, 2GB…).")
+@click.option("--max-total-size", callback=_size, help="Stop after scanning this many bytes in total.")
+@click.option("--max-size", callback=_size, help="Alias of --max-file-size accepting units (10GB, 500MB).")
+@click.option("-t", "--timeout", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
+              help="Seconds allowed per file.")
+@click.option("-v", "--verbose", is_flag=True, help="Show details, info findings and debug logs (stderr).")
+@click.option("-q", "--quiet", is_flag=True, help="Only findings and the verdict.")
+@click.option("--strict", is_flag=True, help="Also report files of unknown format found in directories.")
+@click.option("--progress/--no-progress", default=None, help="Show progress on stderr (default: on a terminal).")
+@click.option("--dry-run", "--preview", "dry_run", is_flag=True, help="List what would be scanned, scan nothing.")
+@click.option("--cache/--no-cache", default=True, help="Use the download cache for remote models.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Directory of the download cache.")
+@click.option("--stream", is_flag=True, help="Download, scan and delete remote files one at a time.")
+@click.option("--scanners", "--include-scanner", "scanners", multiple=True,
+              help="Only run these scanners (repeatable, comma-separated).")
+@click.option("--exclude-scanner", multiple=True, help="Do not run these scanners (repeatable, comma-separated).")
+@click.option("--list-scanners", is_flag=True, help="List the available scanners and exit.")
+@click.option("-s", "--suppress", multiple=True, help="Drop findings with this rule code (repeatable).")
+@click.option("-S", "--severity", "severity_overrides", multiple=True,
+              help="Override a rule's severity: CODE=critical|warning|info|debug (repeatable).")
+@click.option("--sbom", type=click.Path(dir_okay=False), help="Write a CycloneDX SBOM to this file.")
+@click.option("--profile", help="Scan profile name (accepted for compatibility).")
+@click.option("--registry-uri", help="MLflow registry URI for models:/ targets.")
+@click.option("--jfrog-api-token", help="JFrog Artifactory API token.")
+@click.option("--jfrog-access-token", help="JFrog Artifactory access token.")
+@click.option("--max-download-size", callback=_size, hidden=True)
+@click.option("--all-files", "--no-skip-files", "all_files", is_flag=True, hidden=True)
+@click.option("--selective", "--skip-files", "selective", is_flag=True, hidden=True)
+@click.option("--strict-license", is_flag=True, hidden=True)
+@click.option("--no-large-model-support", is_flag=True, hidden=True)
+@click.option("--progress-log", hidden=True)
+@click.option("--progress-format", hidden=True)
+@click.option("--progress-interval", hidden=True)
+def scan(paths: tuple[str, ...], output_format: str, output: str | None, **opts: Any) -> None:
+    """Scan model files and directories for dangerous content.
+
+    Exit codes: 0 no findings, 1 warning or critical findings, 2 scan errors or incomplete coverage.
+    """
+    _setup_logging(opts["verbose"])
+    if opts["list_scanners"]:
+        from .listing import render_scanners
+
+        click.echo(render_scanners(output_format == "json"), nl=False)
+        return
+    if not paths:
+        raise click.UsageError("give at least one file or directory to scan")
+    if output_format == "sarif":
+        _fail("SARIF output is not available in this version of modelaudit; use --format json or text")
+    if opts["sbom"]:
+        _fail("SBOM output (--sbom) is not available in this version of modelaudit")
+    remote = [p for p in paths if p.startswith(_REMOTE_PREFIXES) or p.endswith(".dvc")]
+    if remote:
+        _fail(f"remote sources are not supported in this version of modelaudit: {', '.join(remote)}; "
+              "download the files and scan them locally")
+    config = _build_config(opts)
+    if opts["dry_run"]:
+        from .listing import render_dry_run
+
+        _emit(render_dry_run(list(paths), config, output_format == "json"), output)
+        return
+    _run_scan(list(paths), config, output_format, output, opts)
+
+
+def _build_config(opts: dict[str, Any]):  # noqa: ANN202 - ScanConfig, imported lazily
+    from .config import config_from_kwargs
+
+    overrides = []
+    for item in opts["severity_overrides"]:
+        code, sep, level = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not CODE=LEVEL", param_hint="--severity")
+        overrides.append((code.strip(), level.strip()))
+    try:
+        config = config_from_kwargs(
+            blacklist_patterns=opts["blacklist"],
+            max_file_size=opts["max_size"] if opts["max_size"] is not None else opts["max_file_size"],
+            max_total_size=opts["max_total_size"], timeout=opts["timeout"], strict=opts["strict"],
+            scanners=_split(opts["scanners"]), exclude_scanners=_split(opts["exclude_scanner"]),
+            suppress=_split(opts["suppress"]), severity_overrides=overrides, cache=opts["cache"],
+            stream=opts["stream"])
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    _check_codes(config)
+    return config
+
+
+def _check_codes(config) -> None:  # noqa: ANN001
+    from .rules import RULES
+    from .scanners import SCANNER_REGISTRY
+
+    unknown = [c for c in (*config.suppress, *(c for c, _ in config.severity_overrides)) if c not in RULES]
+    if unknown:
+        raise click.UsageError(f"unknown rule code(s): {', '.join(unknown)} (see `modelaudit rules`)")
+    names = {cls.name for cls in SCANNER_REGISTRY}
+    missing = [n for n in (*config.scanners, *config.exclude_scanners) if n not in names]
+    if missing:
+        raise click.UsageError(f"unknown scanner(s): {', '.join(missing)} (see --list-scanners)")
+
+
+def _run_scan(paths: list[str], config, output_format: str, output: str | None, opts: dict[str, Any]) -> None:  # noqa: ANN001
+    from .engine import scan_paths
+    from .report.data import exit_code
+
+    show_progress = opts["progress"]
+    if show_progress is None:
+        show_progress = sys.stderr.isatty() and not opts["quiet"] and not os.environ.get("CI")
+    run = scan_paths(paths, config, progress=_progress_printer() if show_progress else None)
+    if output_format == "json":
+        from .report.json import render_json
+
+        text = render_json(run)
+    else:
+        from .report.text import render_text
+
+        text = render_text(run, color=_use_color(output), verbose=opts["verbose"], quiet=opts["quiet"])
+    _emit(text, output)
+    if output and not opts["quiet"]:
+        from .report.text import render_text
+
+        click.echo(render_text(run, color=_use_color(None, sys.stderr), quiet=True), err=True, nl=False)
+    sys.exit(exit_code(run))
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+def _progress_printer():  # noqa: ANN202
+    def show(done: int, total: int | None, path: str) -> None:
+        if path:
+            click.echo(f"\r[{done + 1}/{total}] {path[-70:]:<70}", err=True, nl=False)
+        else:
+            click.echo("\r" + " " * 80 + "\r", err=True, nl=False)
+
+    return show
+
+
+def _use_color(output: str | None, stream: Any = None) -> bool:
+    if output or os.environ.get("NO_COLOR"):
+        return False
+    return bool(os.environ.get("FORCE_COLOR")) or (stream or sys.stdout).isatty()
+
+
+def _setup_logging(verbose: bool) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(2)
+
+
+@main.command()
+@click.argument("code", required=False)
+@click.option("-f", "--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+def rules(code: str | None, output_format: str) -> None:
+    """List the rule catalog, or explain one rule code."""
+    from .listing import render_rules
+
+    try:
+        click.echo(render_rules(code, output_format == "json"), nl=False)
+    except KeyError as exc:
+        _fail(str(exc.args[0]))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

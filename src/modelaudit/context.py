@@ -1,0 +1,46 @@
+"""ScanContext: what a scanner may use while reading one blob (budgets, nesting)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from .config import ScanConfig
+from .errors import ScanTimeout
+
+if TYPE_CHECKING:
+    from .blob import Blob
+    from .scanners.base import ScanResult
+
+NestedScan = Callable[["Blob", "ScanResult", "ScanContext"], None]
+
+
+@dataclass
+class ScanContext:
+    config: ScanConfig
+    deadline: float
+    started: float
+    nested: NestedScan | None = None
+
+    @classmethod
+    def standalone(cls, config: ScanConfig) -> ScanContext:
+        now = time.monotonic()
+        return cls(config=config, deadline=now + config.limits.timeout, started=now)
+
+    @property
+    def limits(self):  # noqa: ANN201 - Limits
+        return self.config.limits
+
+    def check_deadline(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise ScanTimeout(self.config.limits.timeout)
+
+    def scan_member(self, blob: Blob, result: ScanResult) -> None:
+        """Scan a blob found inside another (archive member, embedded stream) by its own format."""
+        if self.nested is None:
+            from .engine import scan_nested_blob
+
+            scan_nested_blob(blob, result, self)
+        else:
+            self.nested(blob, result, self)

@@ -1,0 +1,185 @@
+"""Decide a blob's format from its bytes; the extension is only a hint.
+
+`detect(head, name)` returns a Detection with the content format and, when the
+extension promises something incompatible, the mismatch to report.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+
+from . import pickle_ops
+
+HEAD_SIZE = 64 * 1024
+
+TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
+# extension -> (name used in messages, formats that are honest for it)
+_PICKLE_LIKE = frozenset({"pickle", "pytorch_legacy", "pytorch_zip", "zlib", "gzip", "bzip2", "xz", "lzma", "lz4"})
+_TORCH_LIKE = frozenset({"pytorch_zip", "pytorch_legacy", "pickle", "zip"})
+EXTENSION_FORMATS: dict[str, tuple[str, frozenset[str]]] = {
+    ".pkl": ("pickle", _PICKLE_LIKE), ".pickle": ("pickle", _PICKLE_LIKE), ".dill": ("pickle", _PICKLE_LIKE),
+    ".joblib": ("joblib", _PICKLE_LIKE), ".sav": ("pickle", _PICKLE_LIKE),
+    ".pt": ("pytorch", _TORCH_LIKE), ".pth": ("pytorch", _TORCH_LIKE), ".ckpt": ("pytorch", _TORCH_LIKE),
+    ".bin": ("tensor_binary", frozenset({"pytorch_zip", "pytorch_legacy", "safetensors", "gguf", "ggml", "zip",
+                                         "numpy", "tflite", "unknown", "hdf5", "onnx"})),
+    ".safetensors": ("safetensors", frozenset({"safetensors"})),
+    ".npy": ("numpy", frozenset({"numpy"})),
+    ".npz": ("numpy_archive", frozenset({"npz", "zip"})),
+    ".txt": ("text", frozenset({"text", "json", "yaml", "empty"})),
+    ".md": ("text", frozenset({"text", "empty"})),
+    ".json": ("json", frozenset({"json", "text", "empty"})),
+    ".yaml": ("yaml", frozenset({"yaml", "json", "text", "empty"})),
+    ".yml": ("yaml", frozenset({"yaml", "json", "text", "empty"})),
+    ".h5": ("hdf5", frozenset({"hdf5"})), ".hdf5": ("hdf5", frozenset({"hdf5"})),
+    ".keras": ("keras", frozenset({"zip", "hdf5"})),
+    ".gguf": ("gguf", frozenset({"gguf"})), ".ggml": ("ggml", frozenset({"ggml", "gguf"})),
+    ".zip": ("zip", frozenset({"zip", "pytorch_zip", "npz"})),
+    ".tflite": ("tflite", frozenset({"tflite"})),
+}
+
+
+@dataclass(frozen=True)
+class Detection:
+    format: str
+    extension: str
+    expected: str | None = None  # what the extension promised, when it disagrees
+
+    @property
+    def mismatch(self) -> bool:
+        return self.expected is not None
+
+
+def detect(head: bytes, name: str, size: int | None = None) -> Detection:
+    ext = os.path.splitext(name.lower())[1]
+    fmt = content_format(head, size)
+    expected = None
+    hint = EXTENSION_FORMATS.get(ext)
+    if hint is not None and fmt not in hint[1]:
+        expected = hint[0]
+    if fmt == "unknown" and ext in (".onnx", ".pb", ".msgpack", ".pmml", ".mar", ".tflite"):
+        fmt = ext[1:]  # protobuf and friends have no magic; trust the extension for these
+        expected = None
+    return Detection(fmt, ext, expected)
+
+
+def detect_path(path: str) -> Detection:
+    with open(path, "rb") as fh:
+        head = fh.read(HEAD_SIZE)
+    return detect(head, os.path.basename(path), os.path.getsize(path))
+
+
+def content_format(head: bytes, size: int | None = None) -> str:  # noqa: PLR0911 - a flat table reads best
+    if not head:
+        return "empty"
+    if head.startswith(TORCH_LEGACY_MAGIC):
+        return "pytorch_legacy"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return zip_flavour(head)
+    if head.startswith(b"\x93NUMPY"):
+        return "numpy"
+    if head.startswith(b"GGUF"):
+        return "gguf"
+    if head[:4] in (b"lmgg", b"fmgg", b"tjgg", b"algg", b"ggla", b"ggjt", b"ggmf", b"ggml"):
+        return "ggml"
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return "hdf5"
+    if head.startswith(b"\x7fELF") or head[:4] in (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf",
+                                                   b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe"):
+        return "executable"
+    if head.startswith(b"MZ") and _is_pe(head):
+        return "executable"
+    if len(head) >= 8 and head[4:8] == b"TFL3":
+        return "tflite"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"BZh") and len(head) > 3 and head[3:4].isdigit():
+        return "bzip2"
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return "xz"
+    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return "7z"
+    if head.startswith(b"\x04\x22\x4d\x18"):
+        return "lz4"
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return "zstd"
+    if len(head) > 262 and head[257:262] == b"ustar":
+        return "tar"
+    if _is_safetensors(head, size):
+        return "safetensors"
+    if pickle_ops.probe(head):  # before zlib: "(S" and "(d" also pass zlib's header check
+        return "pickle"
+    if _is_zlib(head):
+        return "zlib"
+    if head.startswith(b"]\x00\x00") and len(head) >= 13:
+        return "lzma"
+    if head.startswith(b"#!"):
+        return "script"
+    return _text_format(head)
+
+
+def zip_flavour(head: bytes) -> str:
+    """Tell a torch checkpoint or an npz from a plain zip by the first member names."""
+    names = _local_names(head)
+    if any(n.endswith("data.pkl") or n.endswith("/constants.pkl") for n in names):
+        return "pytorch_zip"
+    if names and all(n.endswith(".npy") for n in names):
+        return "npz"
+    return "zip"
+
+
+def _local_names(head: bytes, limit: int = 64) -> list[str]:
+    names, pos = [], 0
+    while len(names) < limit and head.startswith(b"PK\x03\x04", pos) and pos + 30 <= len(head):
+        flags, _, _, _, _, csize, _, nlen, xlen = struct.unpack_from("<HHHHIIIHH", head, pos + 6)
+        names.append(head[pos + 30:pos + 30 + nlen].decode("utf-8", "replace"))
+        if flags & 0x08:  # sizes follow the data: stop walking local headers
+            break
+        pos += 30 + nlen + xlen + csize
+    return names
+
+
+def _is_pe(head: bytes) -> bool:
+    if len(head) < 0x40:
+        return False
+    offset = struct.unpack_from("<I", head, 0x3C)[0]
+    return offset + 4 <= len(head) and head[offset:offset + 4] == b"PE\x00\x00"
+
+
+def _is_safetensors(head: bytes, size: int | None) -> bool:
+    if len(head) < 10:
+        return False
+    header_len = struct.unpack_from("<Q", head)[0]
+    if header_len < 2 or (size is not None and 8 + header_len > size) or header_len > 100 * 1024 * 1024:
+        return False
+    return head[8:9] == b"{" and (len(head) < 8 + header_len or head[8 + header_len - 1:8 + header_len] in (b"}", b" "))
+
+
+def _is_zlib(head: bytes) -> bool:
+    if len(head) < 2 or head[0] & 0x0F != 8 or (head[0] >> 4) > 7 or (head[0] << 8 | head[1]) % 31:
+        return False
+    try:
+        zlib.decompressobj().decompress(head[:4096], 64)
+    except zlib.error:
+        return False
+    return True
+
+
+def _text_format(head: bytes) -> str:
+    if b"\x00" in head:
+        return "unknown"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # only a character cut at the end of the sample is fine
+            return "unknown"
+        text = head[: exc.start].decode("utf-8")
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.startswith(("{", "[")):
+        return "json"
+    if stripped.startswith(("<?xml", "<PMML", "<pmml")):
+        return "xml"
+    return "text"

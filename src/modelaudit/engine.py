@@ -1,0 +1,246 @@
+"""The scan loop: for each file, budgets, format detection, scanners, nesting.
+
+This is the only module that catches broad exceptions: whatever a scanner raises on
+hostile input becomes a finding and an incomplete result, never a crash.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .blob import Blob
+from .config import ScanConfig
+from .context import ScanContext
+from .detect import HEAD_SIZE, detect
+from .errors import BudgetExceeded, MissingDependency, ScanTimeout
+from .model import Asset, Check, FileResult, Issue, IssueSeverity
+from .rules import RULES
+from .scanners import SCANNER_REGISTRY, load_entry_point_scanners
+from .scanners.base import BaseScanner, ScanResult
+from .walk import expand
+
+log = logging.getLogger("modelaudit")
+
+ProgressHook = Callable[[int, int | None, str], None]
+
+# Formats that are recognised but that no installed scanner reads yet.
+_NOT_SCANNED_QUIETLY = frozenset({"text", "json", "yaml", "xml", "script", "empty"})
+
+
+@dataclass
+class ScanRun:
+    config: ScanConfig
+    files: list[FileResult] = field(default_factory=list)
+    start_time: float = field(default_factory=time.time)
+    duration: float = 0.0
+    total_bytes: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def scan_paths(paths: list[str], config: ScanConfig, progress: ProgressHook | None = None) -> ScanRun:
+    run = ScanRun(config)
+    started = time.monotonic()
+    run.notes.extend(load_entry_point_scanners())
+    entries = list(expand(paths))
+    for index, entry in enumerate(entries):
+        if progress:
+            progress(index, len(entries), entry.path)
+        if entry.problem:
+            run.files.append(_problem_result(entry.path, entry.rule_code or "MA-S010", entry.problem))
+            continue
+        run.files.append(scan_file(entry.path, config, run, explicit=entry.explicit))
+    if progress:
+        progress(len(entries), len(entries), "")
+    run.duration = time.monotonic() - started
+    return run
+
+
+def scan_file(path: str, config: ScanConfig, run: ScanRun | None = None, explicit: bool = True) -> FileResult:
+    started = time.monotonic()
+    result = ScanResult("engine")
+    scanners_used: list[str] = []
+    fmt = "unknown"
+    try:
+        blob = Blob.from_path(path)
+        fmt = _scan_top(blob, result, config, run, explicit, scanners_used)
+    except OSError as exc:
+        result.report("MA-S010", f"Cannot read file: {exc.strerror or exc}", path, {"error": str(exc)})
+        result.mark_incomplete()
+    issues = _apply_policy(result.issues, config)
+    return FileResult(path=path, format=fmt, scanners=tuple(scanners_used), issues=tuple(issues),
+                      checks=tuple(result.checks), bytes_scanned=result.bytes_scanned,
+                      complete=result.complete, assets=(Asset(path, fmt, _size(path)),),
+                      duration=time.monotonic() - started)
+
+
+def _scan_top(blob: Blob, result: ScanResult, config: ScanConfig, run: ScanRun | None, explicit: bool,
+              scanners_used: list[str]) -> str:
+    limits = config.limits
+    _check_blacklist(blob.location, config, result)
+    if limits.max_file_size and blob.size > limits.max_file_size:
+        result.report("MA-S001", f"File too large to scan: {blob.size} bytes (max: {limits.max_file_size})",
+                      blob.location, {"size": blob.size, "max_file_size": limits.max_file_size})
+        result.mark_incomplete()
+        return detect(blob.head(HEAD_SIZE), blob.name, blob.size).format
+    if run is not None:
+        if limits.max_total_size and run.total_bytes + blob.size > limits.max_total_size:
+            result.report("MA-S002", f"Total scan size limit reached: {run.total_bytes + blob.size} bytes "
+                          f"(max: {limits.max_total_size})", blob.location, {"max_total_size": limits.max_total_size})
+            result.mark_incomplete()
+            return "unknown"
+        run.total_bytes += blob.size
+    ctx = ScanContext.standalone(config)
+    ctx.nested = lambda child, res, c: _scan_blob(child, res, c, scanners_used, explicit=False)
+    return _scan_blob(blob, result, ctx, scanners_used, explicit=explicit, path=blob.path)
+
+
+def scan_nested_blob(blob: Blob, result: ScanResult, ctx: ScanContext) -> None:
+    _scan_blob(blob, result, ctx, [], explicit=False)
+
+
+def _scan_blob(blob: Blob, result: ScanResult, ctx: ScanContext, scanners_used: list[str], *, explicit: bool,
+               path: str | None = None) -> str:
+    if blob.depth > ctx.limits.max_depth:
+        result.report("MA-S012", f"Nesting deeper than {ctx.limits.max_depth} levels; not scanned", blob.location)
+        result.mark_incomplete()
+        return "unknown"
+    detection = detect(blob.head(HEAD_SIZE), blob.name, blob.size)
+    fmt = detection.format
+    if detection.mismatch:
+        result.report("MA-S007", f"File type validation failed: extension indicates {detection.expected} but "
+                      f"magic bytes indicate {fmt}. This could indicate file spoofing, corruption, or a security "
+                      "threat.", blob.location, {"extension": detection.extension, "expected": detection.expected,
+                                                 "detected": fmt})
+    elif detection.extension == ".bin" and fmt not in ("unknown", "empty"):
+        result.report("MA-S008", f"Detected {fmt} format in .bin file", blob.location, {"format": fmt})
+    scanners = _select(fmt, path, ctx.config)
+    if not scanners:
+        if fmt not in _NOT_SCANNED_QUIETLY and (explicit or ctx.config.strict or fmt != "unknown"):
+            what = "Unknown or unhandled format" if fmt == "unknown" else f"Unknown or unhandled format: {fmt}"
+            result.report("MA-S004", f"{what} (no installed scanner reads it)", blob.location, {"format": fmt})
+            result.mark_incomplete()
+        return fmt
+    for scanner_cls in scanners:
+        if scanner_cls.name not in scanners_used:
+            scanners_used.append(scanner_cls.name)
+        _run_scanner(scanner_cls, blob, result, ctx)
+    return fmt
+
+
+def _select(fmt: str, path: str | None, config: ScanConfig) -> list[type[BaseScanner]]:
+    chosen = []
+    for cls in SCANNER_REGISTRY:
+        if config.scanners and cls.name not in config.scanners:
+            continue
+        if cls.name in config.exclude_scanners:
+            continue
+        if cls.formats and fmt in cls.formats and cls.is_builtin_style():
+            chosen.append(cls)
+        elif not cls.formats and path is not None and _plugin_handles(cls, path):
+            chosen.append(cls)
+    return chosen
+
+
+def _plugin_handles(cls: type[BaseScanner], path: str) -> bool:
+    try:
+        return bool(cls.can_handle(path))
+    except Exception:  # noqa: BLE001 - a plugin's can_handle must not break the scan
+        log.debug("can_handle of %s failed", cls.name, exc_info=True)
+        return False
+
+
+def _run_scanner(cls: type[BaseScanner], blob: Blob, result: ScanResult, ctx: ScanContext) -> None:
+    scanner = cls()
+    try:
+        if cls.is_builtin_style():
+            sub = scanner._create_result()
+            try:
+                scanner.check(blob, sub, ctx)
+            finally:
+                result.merge(sub)
+        else:
+            assert blob.path is not None
+            sub = scanner.scan(blob.path)
+            if not isinstance(sub, ScanResult):
+                raise TypeError(f"scanner {cls.name} returned {type(sub).__name__}, not ScanResult")
+            result.merge(sub)
+    except ScanTimeout as exc:
+        result.report("MA-S003", str(exc), blob.location, {"timeout": exc.seconds, "scanner": cls.name})
+        result.mark_incomplete()
+    except BudgetExceeded as exc:
+        result.report(exc.rule_code, str(exc), blob.location, {"scanner": cls.name})
+        result.mark_incomplete()
+    except MissingDependency as exc:
+        result.report("MA-S006", str(exc), blob.location, {"package": exc.package, "extra": exc.extra})
+        result.mark_incomplete()
+    except RecursionError:
+        result.report("MA-S005", f"Error scanning file with {cls.name}: nesting exhausted the parser",
+                      blob.location, {"scanner": cls.name})
+        result.mark_incomplete()
+    except Exception as exc:  # noqa: BLE001 - hostile input must never crash the run
+        log.debug("scanner %s failed on %s", cls.name, blob.location, exc_info=True)
+        result.report("MA-S005", f"Error scanning file with {cls.name}: {type(exc).__name__}: {exc}",
+                      blob.location, {"scanner": cls.name, "exception": type(exc).__name__})
+        result.mark_incomplete()
+        result.success = False
+
+
+def _check_blacklist(location: str, config: ScanConfig, result: ScanResult) -> None:
+    lowered = location.lower()
+    for pattern in config.blacklist_patterns:
+        p = pattern.lower()
+        hit = fnmatch.fnmatch(lowered, p) or fnmatch.fnmatch(os.path.basename(lowered), p) if any(
+            c in p for c in "*?[") else p in lowered
+        if hit:
+            result.report("MA-S009", f"Model name matches blacklist pattern '{pattern}'", location,
+                          {"pattern": pattern})
+
+
+def _apply_policy(issues: list[Issue], config: ScanConfig) -> list[Issue]:
+    overrides = dict(config.severity_overrides)
+    out = []
+    for issue in issues:
+        if issue.rule_code in config.suppress:
+            continue
+        if issue.rule_code in overrides:
+            issue = Issue(issue.message, overrides[issue.rule_code], issue.rule_code, issue.location,
+                          issue.details, issue.why, issue.scanner, issue.timestamp)
+        out.append(issue)
+    return out
+
+
+def _problem_result(path: str, code: str, message: str) -> FileResult:
+    rule = RULES[code]
+    issue = Issue(message=f"{message}: {path}", severity=rule.severity, rule_code=code, location=path,
+                  why=rule.why, scanner="engine")
+    check = Check("path readable", _status(False), message, path, code)
+    return FileResult(path, "unknown", (), (issue,), (check,), 0, complete=False)
+
+
+def _status(passed: bool):  # noqa: ANN202
+    from .model import CheckStatus
+
+    return CheckStatus.PASSED if passed else CheckStatus.FAILED
+
+
+def _size(path: str) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
+def is_security_finding(issue: Issue) -> bool:
+    return issue.severity.rank >= IssueSeverity.WARNING.rank and not RULES.get(issue.rule_code, _NOCOV).coverage
+
+
+class _NoCoverage:
+    coverage = False
+
+
+_NOCOV = _NoCoverage()

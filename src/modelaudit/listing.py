@@ -1,0 +1,81 @@
+"""Listings that involve no scanning: scanners, rules, and the dry-run plan."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+from .config import ScanConfig
+from .report.json import dumps
+
+
+def scanner_rows() -> list[dict]:
+    from .scanners import SCANNER_REGISTRY, load_entry_point_scanners
+
+    load_entry_point_scanners()
+    rows = []
+    for cls in SCANNER_REGISTRY:
+        dep = cls.dependency
+        rows.append({
+            "name": cls.name,
+            "description": cls.description,
+            "formats": list(cls.formats),
+            "extensions": list(cls.supported_extensions),
+            "dependency": {"package": dep[0], "extra": dep[1]} if dep else None,
+            "available": dep is None or importlib.util.find_spec(dep[0]) is not None,
+        })
+    return rows
+
+
+def render_scanners(as_json: bool) -> str:
+    rows = scanner_rows()
+    if as_json:
+        return dumps(rows, indent=2)
+    lines = []
+    for row in rows:
+        dep = row["dependency"]
+        needs = f"  needs: pip install 'modelaudit[{dep['extra']}]'" if dep and not row["available"] else ""
+        lines.append(f"{row['name']:<12} {', '.join(row['extensions'])}{needs}")
+        lines.append(f"{'':<12} {row['description']}")
+    return "\n".join(lines) + "\n"
+
+
+def render_rules(code: str | None, as_json: bool) -> str:
+    from .rules import RULES, get_rule
+
+    rules = [get_rule(code)] if code else list(RULES.values())
+    rows = [{"code": r.code, "title": r.title, "severity": r.severity.value, "cwe": r.cwe, "why": r.why,
+             "coverage": r.coverage} for r in rules]
+    if as_json:
+        return dumps(rows if not code else rows[0], indent=2)
+    if code:
+        r = rows[0]
+        cwe = f" ({r['cwe']})" if r["cwe"] else ""
+        return f"{r['code']}: {r['title']}{cwe}\ndefault severity: {r['severity']}\n\n{r['why']}\n"
+    return "".join(f"{r['code']:<8} {r['severity']:<8} {r['title']}\n" for r in rows)
+
+
+def render_dry_run(paths: list[str], config: ScanConfig, as_json: bool) -> str:
+    from .detect import detect_path
+    from .engine import _select
+    from .walk import expand
+
+    plan = []
+    for entry in expand(paths):
+        item = {"path": entry.path, "size": None, "format": None, "scanners": [], "skipped": entry.problem}
+        if not entry.problem:
+            try:
+                item["size"] = os.path.getsize(entry.path)
+                fmt = detect_path(entry.path).format
+                item["format"] = fmt
+                item["scanners"] = [cls.name for cls in _select(fmt, entry.path, config)]
+            except OSError as exc:
+                item["skipped"] = str(exc)
+        plan.append(item)
+    if as_json:
+        return dumps({"dry_run": True, "files": plan, "files_total": len(plan),
+                      "bytes_total": sum(p["size"] or 0 for p in plan)})
+    lines = [f"{p['path']}  {p['format'] or '-'}  {p['size'] if p['size'] is not None else '-'} bytes  "
+             f"{','.join(p['scanners']) or p['skipped'] or 'no scanner'}" for p in plan]
+    lines.append(f"Dry run: {len(plan)} file(s) would be scanned; nothing was read past the format header.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Rendering of scan results. Detection never formats; formatting never detects."""

@@ -1,0 +1,97 @@
+"""Human-readable report: grouped by file, coloured by severity, with the why and a verdict."""
+
+from __future__ import annotations
+
+import click
+
+from ..engine import ScanRun, is_security_finding
+from ..model import FileResult, Issue, IssueSeverity
+from .data import EXIT_FINDINGS, EXIT_INCOMPLETE, exit_code
+
+_STYLE = {
+    IssueSeverity.CRITICAL: ("CRITICAL", "red"),
+    IssueSeverity.WARNING: ("WARNING", "yellow"),
+    IssueSeverity.INFO: ("INFO", "blue"),
+    IssueSeverity.DEBUG: ("DEBUG", "white"),
+}
+
+
+def render_text(run: ScanRun, *, color: bool, verbose: bool = False, quiet: bool = False) -> str:
+    def style(text: str, **kw: object) -> str:
+        return click.style(text, **kw) if color else text  # type: ignore[arg-type]
+
+    lines: list[str] = []
+    for file in run.files:
+        shown = [i for i in file.issues if verbose or i.severity.rank >= IssueSeverity.INFO.rank]
+        if quiet:
+            shown = [i for i in shown if i.severity.rank >= IssueSeverity.WARNING.rank]
+        if not shown and (quiet or not verbose) and file.complete:
+            continue
+        lines.append(_file_header(file, style))
+        for issue in sorted(shown, key=lambda i: -i.severity.rank):
+            lines.extend(_issue_lines(issue, file.path, style, verbose))
+        if not file.complete and not quiet:
+            lines.append("  " + style("not fully scanned", fg="magenta"))
+    lines.append(_summary(run))
+    lines.append(_verdict(run, style))
+    return "\n".join(lines) + "\n"
+
+
+def _file_header(file: FileResult, style) -> str:  # noqa: ANN001
+    tag = f" [{file.format}]" if file.format else ""
+    return style(file.path, bold=True) + style(tag, dim=True)
+
+
+def _issue_lines(issue: Issue, path: str, style, verbose: bool) -> list[str]:  # noqa: ANN001
+    label, colour = _STYLE[issue.severity]
+    where = issue.location or ""
+    if where.startswith(path):
+        where = where[len(path):].lstrip()
+    head = f"  {style(f'{label:<8}', fg=colour, bold=True)} {issue.message}"
+    if where:
+        head += style(f"  {where}", dim=True)
+    head += style(f"  [{issue.rule_code}]", dim=True)
+    lines = [head]
+    if issue.why and (verbose or issue.severity.rank >= IssueSeverity.WARNING.rank):
+        lines.append(style(f"           why: {issue.why}", dim=True))
+    if verbose and issue.details:
+        detail = ", ".join(f"{k}={v}" for k, v in issue.details.items())
+        lines.append(style(f"           {detail[:400]}", dim=True))
+    return lines
+
+
+def _summary(run: ScanRun) -> str:
+    counts = {s: 0 for s in IssueSeverity}
+    for file in run.files:
+        for issue in file.issues:
+            counts[issue.severity] += 1
+    incomplete = sum(1 for f in run.files if not f.complete)
+    scanned = sum(f.bytes_scanned for f in run.files)
+    parts = [f"{len(run.files)} file(s)", f"{_human(scanned)} scanned", f"{run.duration:.2f}s",
+             f"{counts[IssueSeverity.CRITICAL]} critical", f"{counts[IssueSeverity.WARNING]} warning(s)",
+             f"{counts[IssueSeverity.INFO]} info"]
+    if incomplete:
+        parts.append(f"{incomplete} incomplete")
+    return "Summary: " + " · ".join(parts)
+
+
+def _verdict(run: ScanRun, style) -> str:  # noqa: ANN001
+    code = exit_code(run)
+    if code == EXIT_FINDINGS:
+        worst = max((i.severity for f in run.files for i in f.issues if is_security_finding(i)),
+                    key=lambda s: s.rank)
+        if worst is IssueSeverity.CRITICAL:
+            return style("✗ Security issues found: do not load these models until they are reviewed", fg="red", bold=True)
+        return style("⚠ Warnings found: review them before loading these models", fg="yellow", bold=True)
+    if code == EXIT_INCOMPLETE:
+        return style("! Scan incomplete: some files could not be fully scanned (see above)", fg="magenta", bold=True)
+    return style("✓ No security issues found", fg="green", bold=True)
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"

@@ -1,0 +1,48 @@
+"""Scanner registry. Append a BaseScanner subclass to SCANNER_REGISTRY to register it;
+installed packages can also register through the `modelaudit.scanners` entry point group."""
+
+from __future__ import annotations
+
+from .base import BaseScanner, IssueSeverity, ScanResult
+from .compressed import CompressedScanner
+from .containers import ZipScanner
+from .numpy import NumpyScanner
+from .pickle import PickleScanner
+from .pytorch import PyTorchScanner
+from .simple import ExecutableScanner, TextScanner
+
+SCANNER_REGISTRY: list[type[BaseScanner]] = [
+    PickleScanner,
+    PyTorchScanner,
+    NumpyScanner,
+    CompressedScanner,
+    ZipScanner,
+    ExecutableScanner,
+    TextScanner,
+]
+
+ENTRY_POINT_GROUP = "modelaudit.scanners"
+_entry_points_loaded = False
+
+
+def load_entry_point_scanners() -> list[str]:
+    """Register scanners that installed plugins advertise; returns problems as messages."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return []
+    _entry_points_loaded = True
+    from importlib.metadata import entry_points
+
+    problems = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            cls = ep.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the scan
+            problems.append(f"could not load scanner plugin {ep.name}: {exc}")
+            continue
+        if isinstance(cls, type) and issubclass(cls, BaseScanner) and cls not in SCANNER_REGISTRY:
+            SCANNER_REGISTRY.append(cls)
+    return problems
+
+
+__all__ = ["SCANNER_REGISTRY", "BaseScanner", "ScanResult", "IssueSeverity", "load_entry_point_scanners"]

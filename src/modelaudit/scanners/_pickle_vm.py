@@ -1,0 +1,681 @@
+"""The symbolic pickle opcode walker: the one place pickle bytes are interpreted.
+
+It follows the stack, the mark stack and the memo the way CPython's unpickler does,
+but every value is symbolic (see _pickle_values): globals are resolved to names and
+classified, calls are recorded, nothing is imported or called. It stops exactly where
+the real unpickler would raise, and keeps walking stacked pickles after a STOP.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import struct
+from collections.abc import Callable
+from functools import lru_cache
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import BudgetExceeded
+from ._pickle_values import OPAQUE, Call, Container, Global, LazyBytes, Persistent, short_repr
+from .pickle_policy import Level, classify
+from ._pickle_calls import CallAnalysis
+from ._joblib_arrays import is_wrapper, layout
+
+_LAZY_THRESHOLD = 64 * 1024
+_DEADLINE_EVERY = 1 << 15
+# Runs of plain numeric pushes are skipped by the regex engine: they never affect analysis.
+# Short runs keep their values (array shapes, sizes); long ones become OPAQUE.
+_NUMERIC_RUNS = {
+    ord("K"): (re.compile(rb"(?:K.)+", re.S), 2, "<", "B"),
+    ord("M"): (re.compile(rb"(?:M..)+", re.S), 3, "<", "H"),
+    ord("J"): (re.compile(rb"(?:J....)+", re.S), 5, "<", "i"),
+    ord("G"): (re.compile(rb"(?:G.{8})+", re.S), 9, ">", "d"),
+}
+_EXACT_RUN = 64
+
+
+@lru_cache(maxsize=1024)
+def _run_struct(op: int, n: int) -> struct.Struct:
+    _, _, order, code = _NUMERIC_RUNS[op]
+    return struct.Struct(order + ("x" + code) * n)
+
+
+class Malformed(Exception):
+    """The real unpickler would raise here."""
+
+
+@dataclass
+class Finding:
+    rule_code: str
+    message: str
+    pos: int
+    details: dict[str, Any] = field(default_factory=dict)
+    why: str | None = None
+
+
+@dataclass
+class WalkOutcome:
+    findings: list[Finding]
+    streams: int
+    end: int
+    error: str | None = None
+    error_pos: int | None = None
+    opcodes: int = 0
+    globals: dict[str, int] = field(default_factory=dict)
+
+
+EmbeddedHook = Callable[[bytes, int, str], None]
+
+
+class PickleWalker:
+    def __init__(self, buf: Any, start: int = 0, end: int | None = None, *, max_stack: int = 5_000_000,
+                 max_memo: int = 5_000_000, check_deadline: Callable[[], None] = lambda: None,
+                 on_embedded: EmbeddedHook | None = None) -> None:
+        self.buf = buf
+        self.start = start
+        self.end = len(buf) if end is None else end
+        self.max_stack = max_stack
+        self.max_memo = max_memo
+        self.check_deadline = check_deadline
+        self.calls = CallAnalysis(self._report, on_embedded)
+        self.findings: list[Finding] = []
+        self._global_findings: dict[tuple[str, str], Finding] = {}
+        self.globals_seen: dict[str, int] = {}
+        self.opcodes = 0
+        self._dispatch = {code: getattr(self, "op_" + name) for code, (name, _) in _OPS.items()}
+
+    # ------------------------------------------------------------------ driver
+    def run(self, max_streams: int | None = None) -> WalkOutcome:
+        pos, streams = self.start, 0
+        error = error_pos = None
+        while pos < self.end:
+            before = len(self.findings)
+            try:
+                pos = self._run_stream(pos)
+                streams += 1
+            except Malformed as exc:
+                error, error_pos = str(exc), self._pos
+                if streams and len(self.findings) == before and not self._stream_named_globals:
+                    error = error_pos = None  # trailing bytes after complete pickles, not a stream
+                break
+            if (max_streams is not None and streams >= max_streams) or not self._starts_pickle(pos):
+                break
+        return WalkOutcome(self.findings, streams, pos, error, error_pos, self.opcodes, self.globals_seen)
+
+    def _starts_pickle(self, pos: int) -> bool:
+        if pos >= self.end:
+            return False
+        from ..pickle_ops import probe
+
+        return probe(bytes(self.buf[pos:min(self.end, pos + 4096)]))
+
+    def _run_stream(self, pos: int) -> int:
+        self.stack: list[Any] = []
+        self.marks: list[int] = []
+        self.memo: dict[int, Any] = {}
+        self._stream_named_globals = False
+        self._stopped = False
+        buf, end, dispatch = self.buf, self.end, self._dispatch
+        count, next_check = 0, _DEADLINE_EVERY
+        while not self._stopped:
+            if pos >= end:
+                self._pos = pos
+                raise Malformed("pickle data was truncated (no STOP opcode)")
+            self._pos = pos
+            op = buf[pos]
+            run = _NUMERIC_RUNS.get(op)
+            if run is not None:
+                match = run[0].match(buf, pos, end)
+                if match is not None:
+                    n = (match.end() - pos) // run[1]
+                    if n > _EXACT_RUN:
+                        self.stack.extend([OPAQUE] * n)
+                    else:
+                        self.stack.extend(_run_struct(op, n).unpack_from(buf, pos))
+                    pos += n * run[1]
+                    count += n
+                    continue
+            handler = dispatch.get(op)
+            if handler is None:
+                raise Malformed(f"invalid load key {bytes([op])!r} (unknown opcode)")
+            pos = handler(pos + 1)
+            count += 1
+            if count >= next_check:
+                next_check = count + _DEADLINE_EVERY
+                self.check_deadline()
+                if len(self.stack) > self.max_stack:
+                    raise BudgetExceeded(f"pickle stack exceeds {self.max_stack} entries at position {pos}")
+        self.opcodes += count
+        return pos
+
+    # ------------------------------------------------------------------ helpers
+    def _report(self, finding: Finding) -> None:
+        self.findings.append(finding)
+
+    def _read(self, pos: int, n: int) -> tuple[bytes, int]:
+        if pos + n > self.end:
+            raise Malformed("pickle data was truncated")
+        return bytes(self.buf[pos:pos + n]), pos + n
+
+    def _line(self, pos: int) -> tuple[bytes, int]:
+        nl = self.buf.find(b"\n", pos, self.end)
+        if nl < 0:
+            raise Malformed("pickle data was truncated (missing newline)")
+        return bytes(self.buf[pos:nl]), nl + 1
+
+    def _sized(self, pos: int, width: int) -> tuple[int, int]:
+        raw, pos = self._read(pos, width)
+        length = int.from_bytes(raw, "little")
+        if pos + length > self.end:
+            raise Malformed("pickle data was truncated")
+        return pos, length
+
+    def _data(self, pos: int, length: int) -> Any:
+        if length > _LAZY_THRESHOLD:
+            return LazyBytes(self.buf, pos, length)
+        return bytes(self.buf[pos:pos + length])
+
+    def _text(self, pos: int, length: int) -> Any:
+        if length > _LAZY_THRESHOLD:
+            return LazyBytes(self.buf, pos, length)
+        return bytes(self.buf[pos:pos + length]).decode("utf-8", "surrogatepass")
+
+    def pop(self) -> Any:
+        if not self.stack or (self.marks and len(self.stack) <= self.marks[-1]):
+            raise Malformed("unpickling stack underflow")
+        return self.stack.pop()
+
+    def top(self) -> Any:
+        if not self.stack or (self.marks and len(self.stack) <= self.marks[-1]):
+            raise Malformed("unpickling stack underflow")
+        return self.stack[-1]
+
+    def pop_mark(self) -> list[Any]:
+        if not self.marks:
+            raise Malformed("could not find MARK")
+        mark = self.marks.pop()
+        items = self.stack[mark:]
+        del self.stack[mark:]
+        return items
+
+    def push(self, value: Any) -> None:
+        self.stack.append(value)
+
+    def _memo_put(self, index: int) -> None:
+        if not self.stack:
+            raise Malformed("stack empty on memo write")
+        if index < 0:
+            raise Malformed("negative PUT argument")
+        if len(self.memo) >= self.max_memo and index not in self.memo:
+            raise BudgetExceeded(f"pickle memo exceeds {self.max_memo} entries")
+        self.memo[index] = self.stack[-1]
+
+    def _memo_get(self, index: int) -> None:
+        try:
+            self.push(self.memo[index])
+        except KeyError:
+            raise Malformed(f"memo value not found at index {index}") from None
+
+    # ------------------------------------------------------------------ globals
+    def _resolve(self, module: Any, name: Any, pos: int, opcode: str) -> Global:
+        if not isinstance(module, str) or not isinstance(name, str):
+            desc = f"{short_repr(module)}, {short_repr(name)}"
+            self._report(Finding("MA-P007", f"STACK_GLOBAL with non-text operands ({desc}) hides its target",
+                                 pos, {"position": pos, "opcode": opcode}))
+            verdict = classify("<unresolved>", "<unresolved>")
+            return Global("<unresolved>", "<unresolved>", verdict, pos, opcode)
+        verdict = classify(module, name)
+        self._stream_named_globals = True
+        self.globals_seen[verdict.target] = self.globals_seen.get(verdict.target, 0) + 1
+        glob = Global(module, name, verdict, pos, opcode)
+        if verdict.level is not Level.SAFE:
+            self._global_finding(glob)
+        return glob
+
+    def _global_finding(self, glob: Global) -> None:
+        verdict = glob.verdict
+        key = (verdict.target, verdict.rule_code)
+        existing = self._global_findings.get(key)
+        if existing is not None:
+            existing.details["occurrences"] = existing.details.get("occurrences", 1) + 1
+            return
+        details = {"module": glob.module, "function": glob.name, "position": glob.pos, "opcode": glob.opcode}
+        if verdict.family:
+            details["family"] = verdict.family
+        if verdict.level is Level.DANGEROUS:
+            message = f"Suspicious module reference found: {verdict.target}"
+            why = f"{verdict.why}; unpickling imports it and can call it with attacker-chosen arguments."
+        else:
+            message = f"Unknown global reference {verdict.target}: not among the callables honest model files use"
+            why = None
+        finding = Finding(verdict.rule_code, message, glob.pos, details, why)
+        self._global_findings[key] = finding
+        self._report(finding)
+
+    def _call(self, func: Any, args: Any, pos: int, opcode: str) -> Call:
+        if not isinstance(func, (Global, Call, Persistent)) and func is not OPAQUE:
+            raise Malformed(f"{opcode} on a non-callable {type(func).__name__}")
+        call = Call(func, args, pos, opcode)
+        self.calls.record(call, self._global_findings)
+        return call
+
+    # ------------------------------------------------------------------ opcodes: structure
+    def op_PROTO(self, pos: int) -> int:
+        raw, pos = self._read(pos, 1)
+        if raw[0] > 5:
+            raise Malformed(f"unsupported pickle protocol: {raw[0]}")
+        return pos
+
+    def op_FRAME(self, pos: int) -> int:
+        pos, _ = self._sized(pos, 8)
+        return pos
+
+    def op_STOP(self, pos: int) -> int:
+        self.pop()
+        self._stopped = True
+        return pos
+
+    def op_MARK(self, pos: int) -> int:
+        self.marks.append(len(self.stack))
+        return pos
+
+    def op_POP(self, pos: int) -> int:
+        if self.stack and not (self.marks and len(self.stack) <= self.marks[-1]):
+            self.calls.discarded([self.stack.pop()], self._pos)
+        elif self.marks:
+            self.pop_mark()  # the C unpickler pops a mark when the stack is empty above it
+        else:
+            raise Malformed("unpickling stack underflow")
+        return pos
+
+    def op_POP_MARK(self, pos: int) -> int:
+        self.calls.discarded(self.pop_mark(), self._pos)
+        return pos
+
+    def op_DUP(self, pos: int) -> int:
+        self.push(self.top())
+        return pos
+
+    # ------------------------------------------------------------------ opcodes: memo
+    def op_PUT(self, pos: int) -> int:
+        raw, pos = self._line(pos)
+        self._memo_put(_int_arg(raw))
+        return pos
+
+    def op_BINPUT(self, pos: int) -> int:
+        raw, pos = self._read(pos, 1)
+        self._memo_put(raw[0])
+        return pos
+
+    def op_LONG_BINPUT(self, pos: int) -> int:
+        raw, pos = self._read(pos, 4)
+        self._memo_put(int.from_bytes(raw, "little"))
+        return pos
+
+    def op_MEMOIZE(self, pos: int) -> int:
+        self._memo_put(len(self.memo))
+        return pos
+
+    def op_GET(self, pos: int) -> int:
+        raw, pos = self._line(pos)
+        self._memo_get(_int_arg(raw))
+        return pos
+
+    def op_BINGET(self, pos: int) -> int:
+        raw, pos = self._read(pos, 1)
+        self._memo_get(raw[0])
+        return pos
+
+    def op_LONG_BINGET(self, pos: int) -> int:
+        raw, pos = self._read(pos, 4)
+        self._memo_get(int.from_bytes(raw, "little"))
+        return pos
+
+    # ------------------------------------------------------------------ opcodes: scalars
+    def op_NONE(self, pos: int) -> int:
+        self.push(None)
+        return pos
+
+    def op_NEWTRUE(self, pos: int) -> int:
+        self.push(True)
+        return pos
+
+    def op_NEWFALSE(self, pos: int) -> int:
+        self.push(False)
+        return pos
+
+    def op_INT(self, pos: int) -> int:
+        raw, pos = self._line(pos)
+        text = raw.strip()
+        self.push({b"00": False, b"01": True}.get(text) if text in (b"00", b"01") else _int_arg(raw))
+        return pos
+
+    def op_LONG(self, pos: int) -> int:
+        raw, pos = self._line(pos)
+        self.push(_int_arg(raw.rstrip(b"L")))
+        return pos
+
+    def op_FLOAT(self, pos: int) -> int:
+        raw, pos = self._line(pos)
+        try:
+            self.push(float(raw))
+        except ValueError:
+            raise Malformed("could not convert string to float") from None
+        return pos
+
+    def op_BININT(self, pos: int) -> int:
+        raw, pos = self._read(pos, 4)
+        self.push(int.from_bytes(raw, "little", signed=True))
+        return pos
+
+    def op_BININT1(self, pos: int) -> int:
+        raw, pos = self._read(pos, 1)
+        self.push(raw[0])
+        return pos
+
+    def op_BININT2(self, pos: int) -> int:
+        raw, pos = self._read(pos, 2)
+        self.push(int.from_bytes(raw, "little"))
+        return pos
+
+    def op_BINFLOAT(self, pos: int) -> int:
+        raw, pos = self._read(pos, 8)
+        self.push(struct.unpack(">d", raw)[0])
+        return pos
+
+    def op_LONG1(self, pos: int) -> int:
+        start, length = self._sized(pos, 1)
+        self.push(int.from_bytes(self.buf[start:start + length], "little", signed=True) if length <= 64 else OPAQUE)
+        return start + length
+
+    def op_LONG4(self, pos: int) -> int:
+        raw, _ = self._read(pos, 4)
+        if int.from_bytes(raw, "little", signed=True) < 0:
+            raise Malformed("LONG pickle has negative byte count")
+        start, length = self._sized(pos, 4)
+        self.push(OPAQUE)
+        return start + length
+
+    # ------------------------------------------------------------------ opcodes: strings and bytes
+    def op_STRING(self, pos: int) -> int:
+        raw, pos = self._line(pos)
+        raw = raw.rstrip(b"\r")
+        if len(raw) < 2 or raw[:1] not in (b"'", b'"') or raw[-1:] != raw[:1]:
+            raise Malformed("the STRING opcode argument must be quoted")
+        try:
+            value = codecs.escape_decode(raw[1:-1])[0]
+        except ValueError:
+            raise Malformed("invalid escape in STRING argument") from None
+        self.push(value.decode("latin-1"))
+        return pos
+
+    def op_UNICODE(self, pos: int) -> int:
+        raw, pos = self._line(pos)
+        try:
+            self.push(raw.decode("raw-unicode-escape"))
+        except UnicodeDecodeError:
+            raise Malformed("invalid UNICODE argument") from None
+        return pos
+
+    def _push_text(self, pos: int, width: int) -> int:
+        start, length = self._sized(pos, width)
+        self.push(self._text(start, length))
+        return start + length
+
+    def _push_bytes(self, pos: int, width: int, as_text: bool = False) -> int:
+        start, length = self._sized(pos, width)
+        value = self._data(start, length)
+        self.push(value.decode("latin-1") if as_text and isinstance(value, bytes) else value)
+        return start + length
+
+    def op_BINUNICODE(self, pos: int) -> int:
+        return self._push_text(pos, 4)
+
+    def op_SHORT_BINUNICODE(self, pos: int) -> int:
+        return self._push_text(pos, 1)
+
+    def op_BINUNICODE8(self, pos: int) -> int:
+        return self._push_text(pos, 8)
+
+    def op_BINSTRING(self, pos: int) -> int:
+        return self._push_bytes(pos, 4, as_text=True)
+
+    def op_SHORT_BINSTRING(self, pos: int) -> int:
+        return self._push_bytes(pos, 1, as_text=True)
+
+    def op_BINBYTES(self, pos: int) -> int:
+        return self._push_bytes(pos, 4)
+
+    def op_SHORT_BINBYTES(self, pos: int) -> int:
+        return self._push_bytes(pos, 1)
+
+    def op_BINBYTES8(self, pos: int) -> int:
+        return self._push_bytes(pos, 8)
+
+    def op_BYTEARRAY8(self, pos: int) -> int:
+        return self._push_bytes(pos, 8)
+
+    def op_NEXT_BUFFER(self, pos: int) -> int:
+        self.push(OPAQUE)  # out-of-band data supplied by the loader
+        return pos
+
+    def op_READONLY_BUFFER(self, pos: int) -> int:
+        self.top()
+        return pos
+
+    # ------------------------------------------------------------------ opcodes: containers
+    def op_EMPTY_TUPLE(self, pos: int) -> int:
+        self.push(())
+        return pos
+
+    def op_TUPLE(self, pos: int) -> int:
+        self.push(tuple(self.pop_mark()))
+        return pos
+
+    def op_TUPLE1(self, pos: int) -> int:
+        self.push((self.pop(),))
+        return pos
+
+    def op_TUPLE2(self, pos: int) -> int:
+        b, a = self.pop(), self.pop()
+        self.push((a, b))
+        return pos
+
+    def op_TUPLE3(self, pos: int) -> int:
+        c, b, a = self.pop(), self.pop(), self.pop()
+        self.push((a, b, c))
+        return pos
+
+    def op_EMPTY_LIST(self, pos: int) -> int:
+        self.push(Container("list"))
+        return pos
+
+    def op_EMPTY_DICT(self, pos: int) -> int:
+        self.push(Container("dict"))
+        return pos
+
+    def op_EMPTY_SET(self, pos: int) -> int:
+        self.push(Container("set"))
+        return pos
+
+    def op_LIST(self, pos: int) -> int:
+        items = self.pop_mark()
+        lst = Container("list")
+        lst.add(items)
+        self.push(lst)
+        return pos
+
+    def op_DICT(self, pos: int) -> int:
+        items = self.pop_mark()
+        if len(items) % 2:
+            raise Malformed("odd number of items for DICT")
+        dct = Container("dict")
+        dct.add(items)
+        self.push(dct)
+        return pos
+
+    def op_FROZENSET(self, pos: int) -> int:
+        items = self.pop_mark()
+        fs = Container("frozenset")
+        fs.add(items)
+        self.push(fs)
+        return pos
+
+    def _extend(self, target: Any, items: list[Any], opcode: str) -> None:
+        if isinstance(target, Container):
+            target.add(items)
+        elif isinstance(target, (Call, Global, Persistent)) or target is OPAQUE:
+            self.calls.method_call(target, opcode, items, self._pos)
+        else:
+            raise Malformed(f"{opcode} on an object of type {type(target).__name__}")
+
+    def op_APPEND(self, pos: int) -> int:
+        value = self.pop()
+        self._extend(self.top(), [value], "APPEND")
+        return pos
+
+    def op_APPENDS(self, pos: int) -> int:
+        items = self.pop_mark()
+        self._extend(self.top(), items, "APPENDS")
+        return pos
+
+    def op_ADDITEMS(self, pos: int) -> int:
+        items = self.pop_mark()
+        self._extend(self.top(), items, "ADDITEMS")
+        return pos
+
+    def op_SETITEM(self, pos: int) -> int:
+        value, key = self.pop(), self.pop()
+        self._extend(self.top(), [key, value], "SETITEM")
+        return pos
+
+    def op_SETITEMS(self, pos: int) -> int:
+        items = self.pop_mark()
+        if len(items) % 2:
+            raise Malformed("odd number of items for SETITEMS")
+        self._extend(self.top(), items, "SETITEMS")
+        return pos
+
+    # ------------------------------------------------------------------ opcodes: globals and calls
+    def op_GLOBAL(self, pos: int) -> int:
+        start = self._pos
+        module, pos = self._line(pos)
+        name, pos = self._line(pos)
+        self.push(self._resolve(_utf8(module), _utf8(name), start, "GLOBAL"))
+        return pos
+
+    def op_STACK_GLOBAL(self, pos: int) -> int:
+        name, module = self.pop(), self.pop()
+        self.push(self._resolve(module, name, self._pos, "STACK_GLOBAL"))
+        return pos
+
+    def op_INST(self, pos: int) -> int:
+        start = self._pos
+        module, pos = self._line(pos)
+        name, pos = self._line(pos)
+        args = tuple(self.pop_mark())
+        cls = self._resolve(_utf8(module), _utf8(name), start, "INST")
+        self.push(self._call(cls, args, start, "INST"))
+        return pos
+
+    def op_OBJ(self, pos: int) -> int:
+        items = self.pop_mark()
+        if not items:
+            raise Malformed("unpickling stack underflow in OBJ")
+        self.push(self._call(items[0], tuple(items[1:]), self._pos, "OBJ"))
+        return pos
+
+    def op_REDUCE(self, pos: int) -> int:
+        args, func = self.pop(), self.pop()
+        if isinstance(args, (str, bytes, Container, int, float)) or args is None:
+            raise Malformed("REDUCE arguments must be a tuple")
+        self.push(self._call(func, args, self._pos, "REDUCE"))
+        return pos
+
+    def op_NEWOBJ(self, pos: int) -> int:
+        args, cls = self.pop(), self.pop()
+        self.push(self._call(cls, args, self._pos, "NEWOBJ"))
+        return pos
+
+    def op_NEWOBJ_EX(self, pos: int) -> int:
+        kwargs, args, cls = self.pop(), self.pop(), self.pop()
+        self.push(self._call(cls, (args, kwargs), self._pos, "NEWOBJ_EX"))
+        return pos
+
+    def op_BUILD(self, pos: int) -> int:
+        state = self.pop()
+        target = self.top()
+        self.calls.build(target, state, self._pos)
+        if isinstance(target, Call):
+            target.state = state
+            if is_wrapper(target):
+                return self._skip_joblib_array(target, state, pos)
+        return pos
+
+    def _skip_joblib_array(self, target: Call, state: Any, pos: int) -> int:
+        """joblib writes the array right after its wrapper; step over it like NumpyUnpickler."""
+        shape = layout(state)
+        if shape is None:
+            raise Malformed("joblib array wrapper without a readable shape and dtype")
+        if shape.aligned:
+            raw, pos = self._read(pos, 1)
+            pos += raw[0]
+        if shape.has_object:  # object arrays are one more pickle, loaded in place
+            saved = (self.stack, self.marks, self.memo, self._stopped)
+            pos = self._run_stream(pos)
+            self.stack, self.marks, self.memo, self._stopped = saved
+            return pos
+        if pos + shape.nbytes > self.end:
+            raise Malformed("joblib array data was truncated")
+        return pos + shape.nbytes
+
+    def _ext(self, pos: int, width: int, opcode: str) -> int:
+        raw, pos = self._read(pos, width)
+        code = int.from_bytes(raw, "little")
+        if code <= 0:
+            raise Malformed(f"EXT specifies code <= 0 ({code})")
+        self._report(Finding("MA-P008", f"{opcode} refers to extension code {code}; its target is defined by the "
+                             "loading process, not the file", self._pos, {"position": self._pos, "opcode": opcode,
+                                                                           "code": code}))
+        verdict = classify("copyreg", "_extension_registry")
+        self.push(Global("copyreg", f"<extension {code}>", verdict, self._pos, opcode))
+        return pos
+
+    def op_EXT1(self, pos: int) -> int:
+        return self._ext(pos, 1, "EXT1")
+
+    def op_EXT2(self, pos: int) -> int:
+        return self._ext(pos, 2, "EXT2")
+
+    def op_EXT4(self, pos: int) -> int:
+        return self._ext(pos, 4, "EXT4")
+
+    def op_PERSID(self, pos: int) -> int:
+        raw, pos = self._line(pos)
+        self.push(Persistent(raw.decode("ascii", "replace")))
+        return pos
+
+    def op_BINPERSID(self, pos: int) -> int:
+        self.push(Persistent(self.pop()))
+        return pos
+
+
+def _int_arg(raw: bytes) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise Malformed(f"invalid integer argument {raw[:40]!r}") from None
+
+
+def _utf8(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
+def _op_table() -> dict[int, tuple[str, int]]:
+    from ..pickle_ops import OPCODES
+
+    return OPCODES
+
+
+_OPS = _op_table()

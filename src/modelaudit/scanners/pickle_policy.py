@@ -1,0 +1,216 @@
+"""Which globals a pickle may name: allowlist first, dangerous families, the rest unknown.
+
+`classify(module, name)` resolves the reference the way `find_class` would (aliases,
+dotted names walking attributes, dunder paths) and returns a Verdict.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+class Level(enum.IntEnum):
+    SAFE = 0
+    UNKNOWN = 1
+    DANGEROUS = 2
+
+
+@dataclass(frozen=True)
+class Verdict:
+    level: Level
+    target: str  # the dotted path the reference resolves to
+    family: str = ""
+    why: str = ""
+    rule_code: str = ""
+
+
+# Python 2 and private aliases that find_class maps onto today's modules.
+MODULE_ALIASES = {
+    "__builtin__": "builtins", "__builtins__": "builtins", "copy_reg": "copyreg", "cPickle": "pickle",
+    "_pickle": "pickle", "_compat_pickle": "pickle", "exceptions": "builtins", "UserDict": "collections",
+    "numpy.core": "numpy._core", "_io": "io", "_operator": "operator", "_functools": "functools",
+    "_collections": "collections", "_codecs": "codecs", "_socket": "socket", "_ssl": "ssl",
+    "_posixshmem": "posix", "_winapi": "nt", "commands": "subprocess", "popen2": "subprocess",
+}
+
+# ---------------------------------------------------------------------------------------------
+# Dangerous families: a dotted prefix matches itself and everything below it.
+_EXEC = "runs operating-system commands"
+_EVAL = "evaluates or compiles Python code, or imports arbitrary modules"
+_FILES = "reads, writes or deletes files"
+_NET = "opens network connections or downloads content"
+_INSTALL = "installs packages or runs code through tooling"
+_NATIVE = "loads native code or manipulates memory directly"
+_LOADER = "loads another serialized object, which can itself run code"
+_CALLS = "builds calls to arbitrary callables, hiding the real target"
+_INTERP = "changes interpreter state (modules, import machinery, tracing)"
+
+DANGEROUS: dict[str, tuple[str, str]] = {}
+
+
+def _family(family: str, why: str, *prefixes: str) -> None:
+    for prefix in prefixes:
+        DANGEROUS[prefix] = (family, why)
+
+
+_family("command-execution", _EXEC, "os", "posix", "nt", "subprocess", "_posixsubprocess", "pty", "asyncio",
+        "multiprocessing", "concurrent", "platform.popen", "pipes", "spawn", "_subprocess", "uuid._get_command_stdout",
+        "uuid._popen", "ctypes.util", "mailcap", "_osx_support", "_aix_support", "distutils.spawn", "signal")
+_family("code-evaluation", _EVAL, "builtins.eval", "builtins.exec", "builtins.execfile", "builtins.compile",
+        "builtins.__import__", "builtins.getattr", "builtins.setattr", "builtins.delattr", "builtins.globals",
+        "builtins.locals", "builtins.vars", "builtins.breakpoint", "builtins.input", "builtins.help",
+        "builtins.reload", "builtins.apply", "builtins.memoryview", "importlib", "imp", "runpy", "code", "codeop",
+        "marshal", "types", "pydoc", "pkgutil", "zipimport", "inspect", "sys", "gc", "weakref", "site",
+        "sysconfig", "__main__.eval", "numpy.testing", "numpy.f2py", "numpy.distutils", "torch.jit",
+        "torch._dynamo", "torch.compile", "torch.package", "torch.utils.cpp_extension", "torch._C._jit",
+        "torch.ops", "torch._ops", "torch.classes", "jinja2", "mako", "IPython", "dill._dill._create_code",
+        "dill._dill._create_function", "cloudpickle.cloudpickle._make_function", "_thread", "threading")
+_family("call-composition", _CALLS, "operator.attrgetter", "operator.methodcaller", "operator.call",
+        "functools", "itertools.starmap", "copyreg.__reduce_ex__")
+_family("installers-and-debuggers", _INSTALL, "pip", "ensurepip", "venv", "setuptools", "distutils",
+        "pkg_resources", "bdb", "pdb", "cProfile", "profile", "trace", "timeit", "doctest", "idlelib",
+        "lib2to3", "unittest", "test", "tkinter", "turtle", "antigravity", "this", "code.interact")
+_family("file-access", _FILES, "builtins.open", "builtins.file", "io", "shutil", "tempfile", "glob",
+        "fileinput", "linecache", "tokenize", "pathlib.Path.write_text", "pathlib.Path.write_bytes",
+        "pathlib.Path.unlink", "pathlib.Path.open", "pathlib.Path.read_text", "pathlib.Path.read_bytes",
+        "logging.FileHandler", "logging.handlers", "logging.config", "codecs.open", "shelve", "dbm", "sqlite3",
+        "tarfile", "zipfile", "gzip.open", "bz2.open", "lzma.open", "mmap", "filecmp", "netrc",
+        "numpy.save", "numpy.savez", "numpy.savetxt", "numpy.fromfile", "numpy.loadtxt", "numpy.genfromtxt",
+        "numpy.memmap", "numpy.tofile", "pandas.read_csv", "pandas.io", "torch.save", "joblib.dump")
+_family("network-access", _NET, "socket", "socketserver", "ssl", "http", "urllib", "urllib2", "urllib3",
+        "requests", "httpx", "aiohttp", "ftplib", "smtplib", "poplib", "imaplib", "telnetlib", "xmlrpc",
+        "webbrowser", "asynchat", "asyncore", "nntplib", "smtpd", "torch.hub", "huggingface_hub",
+        "transformers.utils.hub", "keras.utils.get_file", "tensorflow.keras.utils.get_file",
+        "sklearn.datasets", "wget", "paramiko", "boto3", "botocore")
+_family("native-code", _NATIVE, "ctypes", "_ctypes", "cffi", "_cffi_backend", "torch.classes.load_library",
+        "torch.ops.load_library", "resource")
+_family("nested-loader", _LOADER, "pickle", "dill", "cloudpickle", "joblib.load", "joblib.numpy_pickle.load",
+        "numpy.load", "torch.load", "torch.serialization.load", "torch.serialization._load", "pandas.read_pickle",
+        "keras.models.load_model", "keras.saving", "tensorflow", "yaml.load", "yaml.unsafe_load",
+        "jsonpickle", "shelve.open", "copyreg._extension_registry")
+
+# ---------------------------------------------------------------------------------------------
+# Allowlist: exact references honest model files use.
+SAFE_EXACT: frozenset[str] = frozenset({
+    # builtins used by plain containers and numbers
+    *(f"builtins.{n}" for n in ("set", "frozenset", "list", "dict", "tuple", "bytearray", "bytes", "int", "float",
+                                "complex", "str", "bool", "slice", "range", "object", "NoneType", "Ellipsis",
+                                "NotImplemented", "True", "False", "None", "unicode", "long", "basestring")),
+    "collections.OrderedDict", "collections.defaultdict", "collections.Counter", "collections.deque",
+    "collections.namedtuple",
+    "copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__",
+    "codecs.encode",  # protocol 2 writes bytes as codecs.encode(text, "latin1")
+    "datetime.datetime", "datetime.date", "datetime.time", "datetime.timedelta", "datetime.timezone",
+    "decimal.Decimal", "fractions.Fraction", "uuid.UUID", "enum.Enum",
+    "re._compile", "argparse.Namespace", "pathlib.PosixPath", "pathlib.WindowsPath", "pathlib.PurePosixPath",
+    "pathlib.PureWindowsPath", "pathlib.Path",
+    # numpy
+    "numpy.ndarray", "numpy.dtype", "numpy.matrix", "numpy._core.multiarray._reconstruct",
+    "numpy._core.multiarray.scalar", "numpy._core.numeric._frombuffer", "numpy.core.numeric._frombuffer",
+    "numpy.random._pickle.__randomstate_ctor", "numpy.random._pickle.__bit_generator_ctor",
+    "numpy.random._pickle.__generator_ctor", "numpy.random.__RandomState_ctor", "numpy.ma.core._mareconstruct",
+    "numpy.random.mtrand.RandomState", "numpy.random._generator.Generator", "numpy._globals._NoValue",
+    "numpy.random.bit_generator.SeedSequence", "numpy._core.multiarray.flagsobj",
+    # torch tensors and modules
+    "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
+    "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
+    "torch._utils._rebuild_qtensor", "torch._utils._rebuild_sparse_tensor", "torch._utils._rebuild_sparse_csr",
+    "torch._utils._rebuild_device_tensor_from_numpy", "torch._utils._rebuild_meta_tensor_no_storage",
+    "torch._utils._rebuild_wrapper_subclass", "torch._utils._rebuild_nested_tensor",
+    "torch._utils._rebuild_device_tensor_from_cpu_tensor", "torch._tensor._rebuild_from_type_v2",
+    "torch._tensor._rebuild_from_type", "torch.nn.parameter.Parameter", "torch.nn.parameter.Buffer",
+    "torch.nn.parameter.UninitializedParameter", "torch.Size", "torch.device", "torch.dtype",
+    "torch.Tensor", "torch._C._nn.gelu", "torch.torch_version.TorchVersion", "torch.memory_format",
+    "torch.layout", "torch.storage.TypedStorage", "torch.storage.UntypedStorage", "torch.storage._load_from_bytes",
+    "torch.serialization._get_layout", "torch.nn.modules.module._IncompatibleKeys", "torch.per_tensor_affine",
+    "torch.contiguous_format", "torch.channels_last", "torch.preserve_format", "torch.strided",
+    "torch.sparse_coo", "torch.float32", "torch.float16", "torch.bfloat16", "torch.float64", "torch.int64",
+    "torch.int32", "torch.int16", "torch.int8", "torch.uint8", "torch.bool", "torch.complex64",
+    "torch.complex128", "torch.float8_e4m3fn", "torch.float8_e5m2", "torch.qint8", "torch.quint8",
+    # scikit-learn / joblib / xgboost / lightgbm helpers that are functions rather than classes
+    "joblib.numpy_pickle.NumpyArrayWrapper", "joblib.numpy_pickle_compat.NDArrayWrapper",
+    "joblib.numpy_pickle.ZNDArrayWrapper", "sklearn.utils._bunch.Bunch",
+    "sklearn.metrics._scorer._passthrough_scorer", "sklearn.metrics._scorer._PassthroughScorer",
+    "scipy.sparse._csr.csr_matrix", "scipy.sparse._csc.csc_matrix", "scipy.sparse.csr.csr_matrix",
+    "scipy.sparse.csc.csc_matrix", "scipy.sparse._coo.coo_matrix",
+    "_codecs.encode", "pandas._libs.internals._unpickle_block", "pandas.core.internals.managers.BlockManager",
+    "pandas.core.frame.DataFrame", "pandas.core.series.Series", "pandas.core.indexes.base._new_Index",
+    "pandas.core.indexes.base.Index", "pandas.core.indexes.range.RangeIndex",
+})
+
+# Packages whose *classes* (capitalised final name) are data containers restored with
+# __setstate__, never by running code chosen by the file.
+SAFE_CLASS_PACKAGES: tuple[str, ...] = (
+    "torch.nn.modules", "torch.nn.utils.parametrize", "torch.optim", "torch.ao.nn", "torch.nn.intrinsic",
+    "sklearn", "xgboost", "lightgbm", "catboost", "numpy.dtypes", "numpy._core", "numpy.core",
+    "scipy.sparse", "joblib.numpy_pickle", "collections", "tokenizers", "transformers.models",
+    "transformers.configuration_utils", "transformers.tokenization_utils_base",
+)
+# Modules of those packages that still must never be trusted by class name alone.
+_CLASS_EXCEPTIONS = ("sklearn.datasets", "sklearn.utils._testing", "sklearn.externals", "torch.optim.lr_scheduler.LambdaLR")
+
+_DUNDER_OK = frozenset({"__newobj__", "__newobj_ex__", "__randomstate_ctor", "__bit_generator_ctor",
+                        "__generator_ctor", "__RandomState_ctor"})
+
+
+def normalize_module(module: str) -> str:
+    if module in MODULE_ALIASES:
+        return MODULE_ALIASES[module]
+    root, _, rest = module.partition(".")
+    if root in MODULE_ALIASES:
+        return f"{MODULE_ALIASES[root]}.{rest}" if rest else MODULE_ALIASES[root]
+    if module.startswith("numpy.core."):
+        return "numpy._core." + module[len("numpy.core."):]
+    return module
+
+
+def _dangerous_prefix(path: str) -> tuple[str, tuple[str, str]] | None:
+    parts = path.split(".")
+    for i in range(len(parts), 0, -1):
+        key = ".".join(parts[:i])
+        if key in DANGEROUS:
+            return key, DANGEROUS[key]
+    return None
+
+
+@lru_cache(maxsize=4096)
+def classify(module: str, name: str) -> Verdict:
+    module = normalize_module(module.strip())
+    name = name.strip()
+    target = f"{module}.{name}" if module else name
+    name_parts = name.split(".")
+
+    if not module or not name or not all(p.isidentifier() for p in (module + "." + name).split(".")):
+        return Verdict(Level.DANGEROUS, target, "malformed-name", "the global name is not a valid Python "
+                       "identifier path, so the import machinery is being abused", "MA-P007")
+    if any(p.startswith("__") and p.endswith("__") and p not in _DUNDER_OK for p in name_parts):
+        return Verdict(Level.DANGEROUS, target, "dunder-path", "the name walks through special attributes "
+                       "to reach objects the module does not export", "MA-P003")
+
+    # Every way the reference could land in a dangerous family: the module itself, or an
+    # attribute path through a module object re-exported by an innocent one (pathlib + "os.system").
+    candidates = [target] + [normalize_module(".".join(name_parts[i:])) for i in range(len(name_parts) - 1)]
+    if target not in SAFE_EXACT:
+        for candidate in candidates:
+            hit = _dangerous_prefix(candidate)
+            if hit:
+                family, why = hit[1]
+                return Verdict(Level.DANGEROUS, target, family, f"{hit[0]} {why}", "MA-P001")
+    if target in SAFE_EXACT:
+        return Verdict(Level.SAFE, target)
+    if _safe_class(module, name_parts):
+        return Verdict(Level.SAFE, target)
+    if module == "torch" and len(name_parts) == 1 and name.endswith("Storage"):
+        return Verdict(Level.SAFE, target)  # torch.FloatStorage and friends name tensor storage types
+    return Verdict(Level.UNKNOWN, target, "unknown", "", "MA-P002")
+
+
+def _safe_class(module: str, name_parts: list[str]) -> bool:
+    if len(name_parts) != 1 or not name_parts[0][:1].isupper():
+        return False
+    full = f"{module}.{name_parts[0]}"
+    if any(full == e or module == e or module.startswith(e + ".") for e in _CLASS_EXCEPTIONS):
+        return False
+    return any(module == p or module.startswith(p + ".") for p in SAFE_CLASS_PACKAGES)

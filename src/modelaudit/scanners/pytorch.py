@@ -1,0 +1,62 @@
+"""PyTorch checkpoints: zip format (torch >= 1.6) and the legacy stacked-pickle format.
+
+Every pickle member of a zip checkpoint is walked (data.pkl, constants.pkl, and any
+other .pkl); tensor storages under data/ are never parsed.
+"""
+
+from __future__ import annotations
+
+from ..detect import content_format
+from ._pickle_scan import record_check, walk_pickle
+from ._zip import check_member_names, member_blob, open_zip
+from .base import BaseScanner
+
+# magic number, protocol version, sys info, the object, storage keys
+LEGACY_PICKLES = 5
+_CODE_SUFFIXES = (".py", ".pyc", ".so", ".dll", ".dylib", ".sh", ".exe")
+
+
+class PyTorchScanner(BaseScanner):
+    name = "pytorch"
+    description = "PyTorch checkpoints (.pt .pth .bin .ckpt): zip and legacy formats, every pickle member"
+    supported_extensions = [".pt", ".pth", ".bin", ".ckpt"]
+    formats = ("pytorch_zip", "pytorch_legacy")
+
+    def check(self, blob, result, ctx) -> None:  # noqa: ANN001
+        before = len(result.issues)
+        if blob.head(2) == b"PK":
+            self._check_zip(blob, result, ctx)
+        else:
+            with blob.buffer() as buf:
+                walk_pickle(buf, blob, result, ctx, max_streams=LEGACY_PICKLES)
+            result.bytes_scanned = blob.size
+        record_check(result, "pytorch pickle analysis", before, blob.location)
+
+    def _check_zip(self, blob, result, ctx) -> None:  # noqa: ANN001
+        with open_zip(blob, result) as zf:
+            if zf is None:
+                return
+            infos = check_member_names(zf, blob, result, ctx)
+            names = [i.filename for i in infos]
+            if sum(1 for n in names if n.endswith("/data.pkl") or n == "data.pkl") != 1:
+                result.report("MA-T001", "PyTorch zip checkpoint should hold exactly one data.pkl; found "
+                              f"{sum(1 for n in names if n.endswith('data.pkl'))}", blob.location,
+                              {"members": names[:50]})
+            for info in infos:
+                ctx.check_deadline()
+                if info.is_dir() or _is_storage(info.filename):
+                    continue
+                if info.filename.endswith(".pkl"):
+                    with member_blob(zf, info, blob, ctx) as child, child.buffer() as buf:
+                        walk_pickle(buf, child, result, ctx)
+                elif info.filename.endswith(_CODE_SUFFIXES) or info.file_size > 0:
+                    with member_blob(zf, info, blob, ctx) as child:
+                        if content_format(child.head(4096), child.size) not in ("text", "json", "empty", "unknown"):
+                            ctx.scan_member(child, result)
+            result.bytes_scanned = blob.size
+
+
+def _is_storage(name: str) -> bool:
+    """Raw tensor bytes: archive/data/0, archive/data/1 … and TorchScript's constants storages."""
+    parts = name.split("/")
+    return len(parts) >= 2 and parts[-2] in ("data", ".data") and parts[-1].isdigit() or name.endswith("/.data/version")

@@ -1,0 +1,28 @@
+"""Formats whose verdict needs no parsing: executables and plain text."""
+
+from __future__ import annotations
+
+from .base import BaseScanner
+
+
+class ExecutableScanner(BaseScanner):
+    name = "executable"
+    description = "Native executables (ELF, PE, Mach-O) hidden among model files"
+    supported_extensions = [".exe", ".dll", ".so", ".dylib"]
+    formats = ("executable",)
+
+    def check(self, blob, result, ctx) -> None:  # noqa: ANN001
+        kind = {b"\x7fE": "ELF", b"MZ": "PE"}.get(blob.head(2), "Mach-O")
+        result.report("MA-S013", f"{kind} executable found in model files", blob.location, {"kind": kind})
+        result.bytes_scanned += min(blob.size, 4096)
+
+
+class TextScanner(BaseScanner):
+    name = "text"
+    description = "Plain text, JSON and YAML files without model code (passes ordinary configuration files)"
+    supported_extensions = [".txt", ".json", ".yaml", ".yml", ".md"]
+    formats = ("text", "json", "yaml", "xml", "script", "empty")
+
+    def check(self, blob, result, ctx) -> None:  # noqa: ANN001
+        result.bytes_scanned += blob.size
+        result.add_check("text content", True, "no executable or serialized code format", blob.location)
