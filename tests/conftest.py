@@ -1,0 +1,52 @@
+"""Shared test helpers: run the real `modelaudit` executable and the Python API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BIN_DIR = Path(sys.executable).parent
+MODELAUDIT = str(BIN_DIR / "modelaudit")
+
+
+@dataclass
+class CliRun:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+def run_cli(*args: str, cwd: str | Path | None = None, env: dict | None = None, timeout: float = 300) -> CliRun:
+    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    proc = subprocess.run([MODELAUDIT, *args], capture_output=True, text=True, cwd=cwd, env=full_env,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return CliRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+def scan(path: str | Path, **config) -> dict:
+    from modelaudit.core import scan_model_directory_or_file
+
+    return scan_model_directory_or_file(str(path), **config)
+
+
+def findings(result: dict, min_severity: str = "warning") -> list[dict]:
+    order = ["debug", "info", "warning", "critical"]
+    return [i for i in result["issues"] if order.index(i["severity"]) >= order.index(min_severity)]
+
+
+def codes(result: dict, min_severity: str = "debug") -> set[str]:
+    return {i["rule_code"] for i in findings(result, min_severity)}
