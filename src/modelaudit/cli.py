@@ -14,9 +14,6 @@ import click
 
 from . import __version__
 
-_REMOTE_PREFIXES = ("hf://", "s3://", "gs://", "r2://", "models:/", "http://", "https://")
-
-
 class DefaultGroup(click.Group):
     """A group that runs `scan` when the first argument is not a subcommand."""
 
@@ -103,10 +100,6 @@ def scan(paths: tuple[str, ...], output_format: str, output: str | None, **opts:
         _fail("SARIF output is not available in this version of modelaudit; use --format json or text")
     if opts["sbom"]:
         _fail("SBOM output (--sbom) is not available in this version of modelaudit")
-    remote = [p for p in paths if p.startswith(_REMOTE_PREFIXES) or p.endswith(".dvc")]
-    if remote:
-        _fail(f"remote sources are not supported in this version of modelaudit: {', '.join(remote)}; "
-              "download the files and scan them locally")
     config = _build_config(opts)
     if opts["dry_run"]:
         from .listing import render_dry_run

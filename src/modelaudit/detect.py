@@ -20,6 +20,7 @@ TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 # extension -> (name used in messages, formats that are honest for it)
 _PICKLE_LIKE = frozenset({"pickle", "pytorch_legacy", "pytorch_zip", "zlib", "gzip", "bzip2", "xz", "lzma", "lz4"})
 _TORCH_LIKE = frozenset({"pytorch_zip", "pytorch_legacy", "pickle", "zip"})
+_PICKLE_EXTENSIONS = frozenset({".pkl", ".pickle", ".dill", ".joblib", ".sav", ".pt", ".pth", ".ckpt", ".p"})
 EXTENSION_FORMATS: dict[str, tuple[str, frozenset[str]]] = {
     ".pkl": ("pickle", _PICKLE_LIKE), ".pickle": ("pickle", _PICKLE_LIKE), ".dill": ("pickle", _PICKLE_LIKE),
     ".joblib": ("joblib", _PICKLE_LIKE), ".sav": ("pickle", _PICKLE_LIKE),
@@ -60,6 +61,8 @@ def detect(head: bytes, name: str, size: int | None = None) -> Detection:
     hint = EXTENSION_FORMATS.get(ext)
     if hint is not None and fmt not in hint[1]:
         expected = hint[0]
+    if fmt == "unknown" and (ext in _PICKLE_EXTENSIONS or head[:1] == b"\x80"):
+        fmt = "pickle"  # loaders will unpickle it whatever it looks like: let the walker judge
     if fmt == "unknown" and ext in (".onnx", ".pb", ".msgpack", ".pmml", ".mar", ".tflite"):
         fmt = ext[1:]  # protobuf and friends have no magic; trust the extension for these
         expected = None

@@ -216,7 +216,8 @@ def _apply_policy(issues: list[Issue], config: ScanConfig) -> list[Issue]:
 
 def _problem_result(path: str, code: str, message: str) -> FileResult:
     rule = RULES[code]
-    issue = Issue(message=f"{message}: {path}", severity=rule.severity, rule_code=code, location=path,
+    text = message if path in message else f"{message}: {path}"
+    issue = Issue(message=text, severity=rule.severity, rule_code=code, location=path,
                   why=rule.why, scanner="engine")
     check = Check("path readable", _status(False), message, path, code)
     return FileResult(path, "unknown", (), (issue,), (check,), 0, complete=False)

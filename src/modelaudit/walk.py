@@ -19,8 +19,12 @@ class Entry:
 
 
 def expand(paths: list[str]) -> Iterator[Entry]:
+    from .sources import is_remote, unsupported_message
+
     for path in paths:
-        if os.path.isdir(path):
+        if is_remote(path):
+            yield Entry(path, True, unsupported_message(path), "MA-S010")
+        elif os.path.isdir(path):
             yield from _walk_dir(path)
         elif os.path.exists(path):
             yield Entry(path, explicit=True)

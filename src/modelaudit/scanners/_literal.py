@@ -1,5 +1,5 @@
 """A small parser for the Python literal in a .npy header (dicts, tuples, lists, strings,
-numbers, True/False/None). It never calls compile() or eval()."""
+numbers, True/False/None). It never compiles or evaluates the text."""
 
 from __future__ import annotations
 

@@ -618,14 +618,14 @@ class PickleWalker:
         shape = layout(state)
         if shape is None:
             raise Malformed("joblib array wrapper without a readable shape and dtype")
-        if shape.aligned:
-            raw, pos = self._read(pos, 1)
-            pos += raw[0]
-        if shape.has_object:  # object arrays are one more pickle, loaded in place
+        if shape.has_object:  # object arrays are one more pickle, loaded in place, never padded
             saved = (self.stack, self.marks, self.memo, self._stopped)
             pos = self._run_stream(pos)
             self.stack, self.marks, self.memo, self._stopped = saved
             return pos
+        if shape.aligned:  # one byte giving the padding length, then the padding
+            raw, pos = self._read(pos, 1)
+            pos += raw[0]
         if pos + shape.nbytes > self.end:
             raise Malformed("joblib array data was truncated")
         return pos + shape.nbytes

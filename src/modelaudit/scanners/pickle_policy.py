@@ -113,6 +113,10 @@ SAFE_EXACT: frozenset[str] = frozenset({
     "numpy.random._pickle.__generator_ctor", "numpy.random.__RandomState_ctor", "numpy.ma.core._mareconstruct",
     "numpy.random.mtrand.RandomState", "numpy.random._generator.Generator", "numpy._globals._NoValue",
     "numpy.random.bit_generator.SeedSequence", "numpy._core.multiarray.flagsobj",
+    # bit generators: RandomState/Generator pickles name the class; state is restored by __setstate__
+    "numpy.random._mt19937.MT19937", "numpy.random._pcg64.PCG64", "numpy.random._pcg64.PCG64DXSM",
+    "numpy.random._philox.Philox", "numpy.random._sfc64.SFC64",
+    "numpy.random.bit_generator.__pyx_unpickle_SeedSequence",  # Cython's checksum-checked setstate
     # torch tensors and modules
     "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
     "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
@@ -129,6 +133,15 @@ SAFE_EXACT: frozenset[str] = frozenset({
     "torch.sparse_coo", "torch.float32", "torch.float16", "torch.bfloat16", "torch.float64", "torch.int64",
     "torch.int32", "torch.int16", "torch.int8", "torch.uint8", "torch.bool", "torch.complex64",
     "torch.complex128", "torch.float8_e4m3fn", "torch.float8_e5m2", "torch.qint8", "torch.quint8",
+    # the rest of torch's dtype, qscheme, layout and memory-format constants: values, not callables
+    *(f"torch.{n}" for n in (
+        "bit", "bits16", "bits1x8", "bits2x4", "bits4x2", "bits8", "cdouble", "cfloat", "chalf", "complex32",
+        "double", "float", "float4_e2m1fn_x2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu", "half",
+        "int", "long", "short", "qint32", "quint2x4", "quint4x2", "uint16", "uint32", "uint64",
+        *(f"int{i}" for i in range(1, 8)), *(f"uint{i}" for i in range(1, 8)),
+        "per_channel_affine", "per_channel_affine_float_qparams", "per_channel_symmetric", "per_tensor_symmetric",
+        "channels_last_3d", "legacy_contiguous_format", "sparse_csr", "sparse_csc", "sparse_bsr", "sparse_bsc",
+        "jagged")),
     # scikit-learn / joblib / xgboost / lightgbm helpers that are functions rather than classes
     "joblib.numpy_pickle.NumpyArrayWrapper", "joblib.numpy_pickle_compat.NDArrayWrapper",
     "joblib.numpy_pickle.ZNDArrayWrapper", "sklearn.utils._bunch.Bunch",
