@@ -33,6 +33,7 @@ _NUMERIC_RUNS = {
     ord("G"): (re.compile(rb"(?:G.{8})+", re.S), 9, ">", "d"),
 }
 _EXACT_RUN = 64
+_MAX_TUPLE = 1024
 
 
 @lru_cache(maxsize=1024)
@@ -130,6 +131,8 @@ class PickleWalker:
                 if match is not None:
                     n = (match.end() - pos) // run[1]
                     if n > _EXACT_RUN:
+                        if len(self.stack) + n > self.max_stack:
+                            raise BudgetExceeded(f"pickle stack exceeds {self.max_stack} entries at position {pos}")
                         self.stack.extend([OPAQUE] * n)
                     else:
                         self.stack.extend(_run_struct(op, n).unpack_from(buf, pos))
@@ -470,7 +473,9 @@ class PickleWalker:
         return pos
 
     def op_TUPLE(self, pos: int) -> int:
-        self.push(tuple(self.pop_mark()))
+        items = self.pop_mark()
+        # Long tuples are data; keep the head so memory stays bounded by the budget, not the file.
+        self.push(tuple(items) if len(items) <= _MAX_TUPLE else tuple(items[:_MAX_TUPLE]))
         return pos
 
     def op_TUPLE1(self, pos: int) -> int:
