@@ -98,6 +98,20 @@ _TABLE: tuple[Rule, ...] = (
     Rule("MA-A003", "Malformed archive", W,
          "The archive structure is damaged or inconsistent; loaders may read it differently than this scanner.",
          "CWE-20"),
+    # --- tensor formats ----------------------------------------------------------
+    Rule("MA-F001", "Malformed safetensors header", W,
+         "The header is out of bounds, not JSON, or ambiguous (duplicate keys); readers may disagree on what "
+         "the file holds, and a renamed or crafted file may be hiding behind the extension.", "CWE-20"),
+    Rule("MA-F002", "Inconsistent safetensors layout", W,
+         "Tensor sizes, dtypes or byte ranges do not add up: overlapping, out-of-file or undescribed bytes can "
+         "smuggle data past readers that trust the header.", "CWE-20"),
+    # --- metadata ----------------------------------------------------------------
+    Rule("MA-C001", "Code in model metadata", W,
+         "Metadata is meant to be descriptive text; code-like content suggests an attempt to get it evaluated by "
+         "a tool that reads the metadata.", "CWE-94"),
+    Rule("MA-C002", "Credential in model metadata", W,
+         "A secret (cloud key, token or private key) is embedded in the model's metadata and is published with "
+         "the model.", "CWE-798"),
     # --- containers of pickles ---------------------------------------------------
     Rule("MA-T001", "Malformed PyTorch checkpoint", W,
          "The checkpoint does not have the structure torch writes; loaders may still read parts of it.", "CWE-20"),

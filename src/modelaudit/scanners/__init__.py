@@ -9,12 +9,14 @@ from .containers import ZipScanner
 from .numpy import NumpyScanner
 from .pickle import PickleScanner
 from .pytorch import PyTorchScanner
+from .safetensors import SafetensorsScanner
 from .simple import ExecutableScanner, TextScanner
 
 SCANNER_REGISTRY: list[type[BaseScanner]] = [
     PickleScanner,
     PyTorchScanner,
     NumpyScanner,
+    SafetensorsScanner,
     CompressedScanner,
     ZipScanner,
     ExecutableScanner,

@@ -1,0 +1,31 @@
+"""Checks for free-text metadata carried by model files: code and credentials."""
+
+from __future__ import annotations
+
+import re
+
+_CODE = re.compile(
+    r"(?:\b__import__\s*\(|\beval\s*\(|\bexec\s*\(|\bos\.system\s*\(|\bsubprocess\.|\bimport\s+os\b|"
+    r"\bimport\s+subprocess\b|<script\b|\bpopen\s*\(|\bcompile\s*\(|\bglobals\(\)|__builtins__|"
+    r"\bcurl\s+-|\bwget\s+https?://|\bbash\s+-c\b|/bin/sh\b|\brm\s+-rf\b)", re.IGNORECASE)
+_CREDENTIALS = (
+    ("AWS access key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),
+    ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
+    ("OpenAI API key", re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_-]{32,}\b")),
+    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),
+    ("private key", re.compile(r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----")),
+)
+
+
+def code_snippet(text: str) -> str | None:
+    match = _CODE.search(text)
+    return match.group(0) if match else None
+
+
+def credential_kind(text: str) -> str | None:
+    for kind, pattern in _CREDENTIALS:
+        if pattern.search(text):
+            return kind
+    return None

@@ -1,0 +1,136 @@
+"""safetensors: validated from the header alone, so a 100 GB file costs one small read.
+
+Checks the header length, JSON validity, duplicate keys, dtypes, that shape x dtype
+matches each tensor's byte range, that ranges are contiguous, non-overlapping and inside
+the file, and that __metadata__ holds only strings without code or credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+from ._metadata_checks import code_snippet, credential_kind
+from .base import BaseScanner
+
+MAX_HEADER = 100 * 1024 * 1024
+# bits per element of every dtype the safetensors format defines
+DTYPE_BITS = {
+    "BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8, "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8,
+    "I16": 16, "U16": 16, "F16": 16, "BF16": 16, "I32": 32, "U32": 32, "F32": 32, "C64": 64,
+    "F64": 64, "I64": 64, "U64": 64, "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6,
+}
+
+
+class _Duplicate(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Duplicate(key)
+        out[key] = value
+    return out
+
+
+class SafetensorsScanner(BaseScanner):
+    name = "safetensors"
+    description = "safetensors header, tensor layout and metadata validated without reading tensor data"
+    supported_extensions = [".safetensors"]
+    formats = ("safetensors",)
+
+    def check(self, blob, result, ctx) -> None:  # noqa: ANN001
+        where = blob.location
+        head = blob.head(8)
+        header_len = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+        if len(head) < 8 or header_len > MAX_HEADER or 8 + header_len > blob.size:
+            result.report("MA-F001", f"safetensors header length {header_len} is out of bounds "
+                          f"(file is {blob.size} bytes)", where, {"header_length": header_len})
+            return
+        raw = blob.head(8 + header_len)[8:]
+        result.bytes_scanned += 8 + header_len
+        try:
+            header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+        except _Duplicate as exc:
+            result.report("MA-F001", f"safetensors header repeats the key {exc.args[0]!r}; readers disagree on "
+                          "which copy wins", where, {"key": exc.args[0]})
+            return
+        except (UnicodeDecodeError, ValueError) as exc:
+            result.report("MA-F001", f"safetensors header is not valid JSON: {exc}", where, {"error": str(exc)})
+            return
+        if not isinstance(header, dict):
+            result.report("MA-F001", "safetensors header is not a JSON object", where)
+            return
+        before = len(result.issues)
+        self._check_metadata(header.pop("__metadata__", None), where, result)
+        self._check_layout(header, blob.size - 8 - header_len, where, result)
+        ok = not any(i.severity.rank >= 2 for i in result.issues[before:])
+        result.add_check("safetensors header", ok, f"{len(header)} tensors, layout and metadata checked", where)
+
+    def _check_layout(self, tensors: dict[str, Any], data_size: int, where: str, result) -> None:  # noqa: ANN001
+        spans = []
+        for name, info in tensors.items():
+            problem = _tensor_problem(info)
+            if problem:
+                result.report("MA-F002", f"Tensor {name!r}: {problem}", where, {"tensor": name})
+                continue
+            start, end = info["data_offsets"]
+            spans.append((start, end, name))
+        spans.sort()
+        cursor = 0
+        for start, end, name in spans:
+            if start != cursor:
+                kind = "overlaps the previous tensor" if start < cursor else f"leaves a gap of {start - cursor} bytes"
+                result.report("MA-F002", f"Tensor {name!r} {kind} at offset {start}", where,
+                              {"tensor": name, "offset": start})
+            cursor = max(cursor, end)
+        if cursor > data_size:
+            result.report("MA-F002", f"Tensor data ends at {cursor} but the file holds only {data_size} data bytes",
+                          where, {"data_end": cursor, "data_size": data_size})
+        elif cursor < data_size:
+            result.report("MA-F002", f"{data_size - cursor} bytes after the last tensor are not described by the "
+                          "header (hidden data)", where, {"data_end": cursor, "data_size": data_size})
+
+    def _check_metadata(self, metadata: Any, where: str, result) -> None:  # noqa: ANN001
+        if metadata is None:
+            return
+        if not isinstance(metadata, dict):
+            result.report("MA-F001", "__metadata__ must be an object of strings", where)
+            return
+        for key, value in metadata.items():
+            if not isinstance(value, str):
+                result.report("MA-F001", f"__metadata__ value for {key!r} is not a string", where, {"key": key})
+                continue
+            snippet = code_snippet(value)
+            if snippet:
+                result.report("MA-C001", f"Metadata {key!r} contains code-like text ({snippet!r})", where,
+                              {"key": key, "match": snippet})
+            kind = credential_kind(value)
+            if kind:
+                result.report("MA-C002", f"Metadata {key!r} contains what looks like a {kind}", where,
+                              {"key": key, "kind": kind})
+
+
+def _tensor_problem(info: Any) -> str | None:
+    if not isinstance(info, dict):
+        return "entry is not an object"
+    dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
+    if dtype not in DTYPE_BITS:
+        return f"unknown dtype {dtype!r}"
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                                              for d in shape):
+        return f"invalid shape {shape!r}"
+    if (not isinstance(offsets, list) or len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)
+            or offsets[0] > offsets[1]):
+        return f"invalid data_offsets {offsets!r}"
+    count = 1
+    for dim in shape:
+        count *= dim
+    bits = count * DTYPE_BITS[dtype]
+    if bits % 8 or bits // 8 != offsets[1] - offsets[0]:
+        return f"shape {shape} of {dtype} needs {bits / 8:g} bytes but data_offsets span {offsets[1] - offsets[0]}"
+    return None
