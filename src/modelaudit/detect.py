@@ -63,6 +63,7 @@ def detect(head: bytes, name: str, size: int | None = None) -> Detection:
         expected = hint[0]
     if fmt == "unknown" and (ext in _PICKLE_EXTENSIONS or head[:1] == b"\x80"):
         fmt = "pickle"  # loaders will unpickle it whatever it looks like: let the walker judge
+        expected = None if hint is None or fmt in hint[1] else hint[0]
     if fmt == "unknown" and ext in (".onnx", ".pb", ".msgpack", ".pmml", ".mar", ".tflite"):
         fmt = ext[1:]  # protobuf and friends have no magic; trust the extension for these
         expected = None

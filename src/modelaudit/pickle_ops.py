@@ -35,8 +35,9 @@ OPCODES: dict[int, tuple[str, int]] = {
     }.items()
 }
 
-# Opcodes a protocol 0/1 pickle can start with: the first value pushed, or a MARK.
-_TEXT_STARTS = frozenset(b"(cilIJKLMFGNSTUVX]})\x88\x89")
+# Opcodes a pickle without a PROTO header can start with: the first value pushed, or a MARK.
+# The unpickler does not require PROTO, so binary opcodes of later protocols count too.
+_TEXT_STARTS = frozenset(b"(cilIJKLMFGNSTUVX]})\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x95\x96BC")
 _MAX_PROTOCOL = 5
 
 
@@ -50,7 +51,7 @@ def probe(head: bytes, max_ops: int = 4096) -> bool:
         return False
     first = head[0]
     if first == 0x80:
-        return len(head) >= 2 and 2 <= head[1] <= _MAX_PROTOCOL + 2 and _walk_ok(head, max_ops, 1)
+        return len(head) >= 2 and head[1] <= _MAX_PROTOCOL + 2 and _walk_ok(head, max_ops, 1)
     if first not in _TEXT_STARTS:
         return False
     return _walk_ok(head, max_ops, 8)
@@ -58,11 +59,11 @@ def probe(head: bytes, max_ops: int = 4096) -> bool:
 
 def _walk_ok(head: bytes, max_ops: int, min_ops: int) -> bool:
     pos, n, end = 0, 0, len(head)
-    saw_global_or_stop = False
+    saw_global_or_stop = named_global = called = False  # a GLOBAL with identifier lines, then a call
     while pos < end and n < max_ops:
         spec = OPCODES.get(head[pos])
-        if spec is None:
-            return n >= 8 and saw_global_or_stop
+        if spec is None:  # a payload followed by a deliberately broken tail is still a pickle
+            return (n >= 8 and saw_global_or_stop) or (named_global and called)
         name, kind = spec
         pos += 1
         n += 1
@@ -83,9 +84,12 @@ def _walk_ok(head: bytes, max_ops: int, min_ops: int) -> bool:
             pos += width + int.from_bytes(head[pos:pos + width], "little")
         if name in ("STOP", "GLOBAL", "STACK_GLOBAL", "REDUCE"):
             saw_global_or_stop = True
+        named_global = named_global or name in ("GLOBAL", "INST")
+        called = called or name in ("REDUCE", "OBJ", "INST", "NEWOBJ", "NEWOBJ_EX", "BUILD")
         if name == "STOP":
             return n >= 2
-    return n >= min_ops  # the sample ended, or enough opcodes parsed
+    # the sample ended (or an argument runs past it), or enough opcodes parsed
+    return n >= min_ops or (named_global and n >= 2)
 
 
 def _plausible_line(name: str, arg: bytes) -> bool:

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bz2
+import codecs
+import lzma
+import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -21,22 +25,84 @@ LOADERS = frozenset({
     "numpy.load", "joblib.load", "pandas.read_pickle", "marshal.loads",
 })
 # Pure decoders the walker evaluates itself (bounded) so loaders see the decoded bytes.
+# Each takes the bytes of the first argument and the full argument tuple.
 _MAX_DECODE = 64 * 1024 * 1024
-DECODERS: dict[str, Callable[[bytes], bytes]] = {
-    "base64.b64decode": lambda b: base64.b64decode(b),
-    "base64.standard_b64decode": lambda b: base64.standard_b64decode(b),
-    "base64.urlsafe_b64decode": lambda b: base64.urlsafe_b64decode(b),
-    "base64.decodebytes": lambda b: base64.decodebytes(b),
-    "base64.b32decode": lambda b: base64.b32decode(b),
-    "base64.b16decode": lambda b: base64.b16decode(b, casefold=True),
-    "base64.a85decode": lambda b: base64.a85decode(b),
-    "base64.b85decode": lambda b: base64.b85decode(b),
-    "binascii.a2b_base64": lambda b: binascii.a2b_base64(b),
-    "binascii.unhexlify": lambda b: binascii.unhexlify(b),
-    "binascii.a2b_hex": lambda b: binascii.a2b_hex(b),
-    "builtins.bytes.fromhex": lambda b: bytes.fromhex(b.decode("ascii")),
-    "codecs.encode": lambda b: b,  # protocol 2 spelling of bytes: codecs.encode(text, "latin1")
+Decoder = Callable[[bytes, tuple], "bytes | None"]
+
+
+def _inflate(data: bytes, make: Callable[[], Any]) -> bytes:
+    out = make().decompress(data, _MAX_DECODE + 1)  # max_length keeps decompression bombs bounded
+    if len(out) > _MAX_DECODE:
+        raise ValueError("decoded data exceeds the budget")
+    return out
+
+
+_TEXT_CODECS = frozenset({"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1", "utf-8", "utf8", "ascii", "us-ascii",
+                          "raw_unicode_escape", "unicode_escape"})
+_BYTES_CODECS: dict[str, Callable[[bytes], bytes]] = {
+    "hex": binascii.unhexlify, "hex_codec": binascii.unhexlify,
+    "base64": base64.decodebytes, "base_64": base64.decodebytes, "base64_codec": base64.decodebytes,
+    "zlib": lambda b: _inflate(b, zlib.decompressobj), "zip": lambda b: _inflate(b, zlib.decompressobj),
+    "zlib_codec": lambda b: _inflate(b, zlib.decompressobj), "bz2": lambda b: _inflate(b, bz2.BZ2Decompressor),
+    "bz2_codec": lambda b: _inflate(b, bz2.BZ2Decompressor), "uu": lambda b: codecs.decode(b, "uu"),
+    "uu_codec": lambda b: codecs.decode(b, "uu"), "quopri": lambda b: codecs.decode(b, "quopri"),
+    "quopri_codec": lambda b: codecs.decode(b, "quopri"), "quotedprintable": lambda b: codecs.decode(b, "quopri"),
 }
+
+
+def _codec_arg(args: tuple, index: int, default: str) -> str | None:
+    value = args[index] if len(args) > index else default
+    return value.lower().replace(" ", "") if isinstance(value, str) else None
+
+
+def _codecs_decode(data: bytes, args: tuple) -> bytes | None:
+    """codecs.decode(obj, encoding): bytes-to-bytes codecs decode; text codecs give text (kept as bytes)."""
+    codec = _codec_arg(args, 1, "utf-8")
+    if codec in _BYTES_CODECS:
+        return _BYTES_CODECS[codec](data)
+    if codec in ("rot13", "rot_13") and isinstance(args[0], str):
+        return codecs.decode(args[0], "rot13").encode("latin-1", "replace")
+    return data if codec in _TEXT_CODECS else None
+
+
+def _text_encode(data: bytes, args: tuple) -> bytes | None:
+    """codecs.encode(text, "latin1") / str.encode / bytes(text, enc): the text's own bytes."""
+    codec = _codec_arg(args, 1, "utf-8")
+    if codec in ("rot13", "rot_13") and isinstance(args[0], str):
+        return codecs.encode(args[0], "rot13").encode("latin-1", "replace")
+    if codec in _TEXT_CODECS and isinstance(args[0], str):
+        return args[0].encode("latin-1" if codec not in ("utf-8", "utf8") else "utf-8", "replace")
+    return data if codec in _TEXT_CODECS else None
+
+
+DECODERS: dict[str, Decoder] = {
+    "base64.b64decode": lambda b, a: base64.b64decode(b),
+    "base64.standard_b64decode": lambda b, a: base64.standard_b64decode(b),
+    "base64.urlsafe_b64decode": lambda b, a: base64.urlsafe_b64decode(b),
+    "base64.decodebytes": lambda b, a: base64.decodebytes(b),
+    "base64.decodestring": lambda b, a: base64.decodebytes(b),
+    "base64.b32decode": lambda b, a: base64.b32decode(b),
+    "base64.b16decode": lambda b, a: base64.b16decode(b, casefold=True),
+    "base64.a85decode": lambda b, a: base64.a85decode(b),
+    "base64.b85decode": lambda b, a: base64.b85decode(b),
+    "binascii.a2b_base64": lambda b, a: binascii.a2b_base64(b),
+    "binascii.unhexlify": lambda b, a: binascii.unhexlify(b),
+    "binascii.a2b_hex": lambda b, a: binascii.a2b_hex(b),
+    "builtins.bytes.fromhex": lambda b, a: bytes.fromhex(b.decode("ascii")),
+    "builtins.bytearray.fromhex": lambda b, a: bytes.fromhex(b.decode("ascii")),
+    "codecs.decode": _codecs_decode,
+    "codecs.encode": _text_encode,  # protocol 2 spelling of bytes: codecs.encode(text, "latin1")
+    "builtins.str.encode": _text_encode,
+    "builtins.bytes": _text_encode,
+    "builtins.bytearray": _text_encode,
+    "zlib.decompress": lambda b, a: _inflate(b, zlib.decompressobj),
+    "gzip.decompress": lambda b, a: _inflate(b, lambda: zlib.decompressobj(47)),
+    "bz2.decompress": lambda b, a: _inflate(b, bz2.BZ2Decompressor),
+    "lzma.decompress": lambda b, a: _inflate(b, lzma.LZMADecompressor),
+    "io.BytesIO": lambda b, a: b,  # a file object over the data, handed to a loader
+}
+# Callables that turn a constant "module:attr" / "module.attr" string into the object it names.
+_NAME_RESOLVERS = frozenset({"pkgutil.resolve_name", "pydoc.locate", "pydoc.resolve", "torch._utils._import_dotted_name"})
 _IMPORTERS = frozenset({"importlib.import_module", "builtins.__import__", "importlib.__import__"})
 _ATTR_GETTERS = frozenset({"builtins.getattr", "operator.attrgetter"})
 
@@ -77,11 +143,13 @@ class CallAnalysis:
                 finding.details["call_position"] = call.pos
         first = _first_arg(call.args)
         if target in DECODERS:
-            call.value = _decode(target, first)
+            call.value = _decode(target, first, call.args)
         elif target in _IMPORTERS and isinstance(first, str):
             call.value = ModuleRef(first)
         elif target in _ATTR_GETTERS:
             call.value = self._attribute(call, first)
+        elif target in _NAME_RESOLVERS and isinstance(first, str):
+            call.value = self._resolved_name(call, target, first)
         if target in LOADERS:
             data = _as_bytes(first)
             if data is not None and self._on_embedded is not None:
@@ -99,6 +167,8 @@ class CallAnalysis:
             module, name = obj.module, f"{obj.name}.{attr}"
         elif isinstance(obj, Call) and isinstance(obj.value, (ModuleRef, Global)):
             return self._attribute(Call(call.func, (obj.value, attr), call.pos, call.opcode), obj.value)
+        elif isinstance(obj, Call) and isinstance(obj.func, Global):  # a method of an instance: Cls().attr
+            module, name = obj.func.module, f"{obj.func.name}.{attr}"
         else:
             return None
         verdict = classify(module, name)
@@ -106,6 +176,20 @@ class CallAnalysis:
             self._finding(verdict.rule_code if verdict.level is Level.DANGEROUS else "MA-P002",
                           f"Suspicious attribute lookup resolves to {verdict.target}", call.pos,
                           opcode=call.opcode, module=module, function=name, family=verdict.family)
+        return Global(module, name, verdict, call.pos, call.opcode)
+
+    def _resolved_name(self, call: Call, via: str, text: str) -> Global | None:
+        """pkgutil.resolve_name("os:system") names os.system without a GLOBAL opcode: classify it."""
+        module, sep, name = text.partition(":")
+        if not sep:
+            module, _, name = text.rpartition(".")
+        if not module or not name:
+            module, name = text, "*"
+        verdict = classify(module, name.replace(":", "."))
+        if verdict.level is not Level.SAFE:
+            self._finding(verdict.rule_code if verdict.level is Level.DANGEROUS else "MA-P002",
+                          f"{via} resolves the name {text!r} to {verdict.target}", call.pos, opcode=call.opcode,
+                          module=module, function=name, family=verdict.family, resolver=via)
         return Global(module, name, verdict, call.pos, call.opcode)
 
     def discarded(self, values: list[Any], pos: int) -> None:
@@ -155,11 +239,13 @@ def _as_bytes(value: Any) -> bytes | None:
     return None
 
 
-def _decode(target: str, arg: Any) -> bytes | None:
+def _decode(target: str, arg: Any, args: Any) -> bytes | None:
     data = _as_bytes(arg)
     if data is None or len(data) > _MAX_DECODE:
         return None
+    plain = tuple(a.value if isinstance(a, Call) and isinstance(a.value, bytes) else a
+                  for a in (args if isinstance(args, tuple) else ()))
     try:
-        return DECODERS[target](data)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return DECODERS[target](data, plain)
+    except (ValueError, TypeError, LookupError, EOFError, binascii.Error, zlib.error, lzma.LZMAError, OSError):
         return None

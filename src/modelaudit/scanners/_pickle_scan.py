@@ -16,15 +16,25 @@ if TYPE_CHECKING:
     from .base import ScanResult
 
 
+_EMBEDDED = "<data passed to "
+
+
 def walk_pickle(buf: Any, blob: Blob, result: ScanResult, ctx: ScanContext, *, start: int = 0,
                 end: int | None = None, max_streams: int | None = None, label: str | None = None) -> WalkOutcome:
     """Walk the pickle(s) in buf[start:end]; report findings located in `blob`."""
     where = label or blob.location
 
     def on_embedded(data: bytes, pos: int, via: str) -> None:
-        child = blob.child(data, f"<data passed to {via} at pos {pos}>")
+        depth = blob.location.count(_EMBEDDED) + 1  # pickles inside pickles, however they are wrapped
+        if depth > ctx.limits.max_nested_pickle_depth:
+            result.report("MA-S012", f"Data passed to {via} is nested {depth} pickles deep (limit "
+                          f"{ctx.limits.max_nested_pickle_depth}); not scanned", f"{where} (pos {pos})",
+                          {"position": pos, "loader": via, "size": len(data), "depth": depth})
+            result.mark_incomplete()
+            return
+        child = blob.child(data, f"{_EMBEDDED}{via} at pos {pos}>")
         result.report("MA-P012", f"Embedded data passed to {via} was scanned ({len(data)} bytes)",
-                      f"{where} (pos {pos})", {"position": pos, "loader": via, "size": len(data)})
+                      f"{where} (pos {pos})", {"position": pos, "loader": via, "size": len(data), "depth": depth})
         ctx.scan_member(child, result)
 
     walker = PickleWalker(buf, start, end, max_stack=ctx.limits.max_pickle_stack,

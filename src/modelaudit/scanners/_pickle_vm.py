@@ -33,6 +33,8 @@ _NUMERIC_RUNS = {
     ord("G"): (re.compile(rb"(?:G.{8})+", re.S), 9, ">", "d"),
 }
 _EXACT_RUN = 64
+_SHADOW_OPCODES = 1 << 20
+_SHADOW_KEEP = frozenset({"MA-P001", "MA-P003", "MA-P009"})
 _MAX_TUPLE = 1024
 
 
@@ -84,6 +86,7 @@ class PickleWalker:
         self._global_findings: dict[tuple[str, str], Finding] = {}
         self.globals_seen: dict[str, int] = {}
         self.opcodes = 0
+        self._shadow_budget: int | None = None  # set while reading joblib array bytes as opcodes
         self._dispatch = {code: getattr(self, "op_" + name) for code, (name, _) in _OPS.items()}
 
     # ------------------------------------------------------------------ driver
@@ -111,11 +114,12 @@ class PickleWalker:
 
         return probe(bytes(self.buf[pos:min(self.end, pos + 4096)]))
 
-    def _run_stream(self, pos: int) -> int:
-        self.stack: list[Any] = []
-        self.marks: list[int] = []
-        self.memo: dict[int, Any] = {}
-        self._stream_named_globals = False
+    def _run_stream(self, pos: int, fresh: bool = True) -> int:
+        if fresh:
+            self.stack: list[Any] = []
+            self.marks: list[int] = []
+            self.memo: dict[int, Any] = {}
+            self._stream_named_globals = False
         self._stopped = False
         buf, end, dispatch = self.buf, self.end, self._dispatch
         count, next_check = 0, _DEADLINE_EVERY
@@ -147,6 +151,9 @@ class PickleWalker:
             if count >= next_check:
                 next_check = count + _DEADLINE_EVERY
                 self.check_deadline()
+                if self._shadow_budget is not None and count > self._shadow_budget:
+                    raise BudgetExceeded(f"array data at position {pos} still parses as pickle opcodes after "
+                                         f"{count} opcodes; the rest of that reading was not analysed")
                 if len(self.stack) > self.max_stack:
                     raise BudgetExceeded(f"pickle stack exceeds {self.max_stack} entries at position {pos}")
         self.opcodes += count
@@ -623,6 +630,7 @@ class PickleWalker:
         shape = layout(state)
         if shape is None:
             raise Malformed("joblib array wrapper without a readable shape and dtype")
+        self._shadow_walk(pos)
         if shape.has_object:  # object arrays are one more pickle, loaded in place, never padded
             saved = (self.stack, self.marks, self.memo, self._stopped)
             pos = self._run_stream(pos)
@@ -634,6 +642,36 @@ class PickleWalker:
         if pos + shape.nbytes > self.end:
             raise Malformed("joblib array data was truncated")
         return pos + shape.nbytes
+
+    def _shadow_walk(self, pos: int) -> None:
+        """pickle.load, unlike joblib.load, reads the bytes after a wrapper as opcodes, with the
+        current stack and memo: a file can be an array to joblib and a payload to pickle. Walk
+        that reading too; honest array data stops parsing within a few bytes."""
+        if self._shadow_budget is not None:
+            return
+        saved = (self.stack, self.marks, self.memo, self._stopped, self._stream_named_globals, self._pos,
+                 dict(self._global_findings), dict(self.globals_seen))
+        self.stack, self.marks, self.memo = list(self.stack), list(self.marks), dict(self.memo)
+        self._shadow_budget = _SHADOW_OPCODES
+        before = len(self.findings)
+        try:
+            self._run_stream(pos, fresh=False)
+        except Malformed:
+            pass
+        except BudgetExceeded as exc:
+            self._report(Finding("MA-P009", str(exc), pos, {"position": pos}))
+        finally:
+            self._shadow_budget = None
+            (self.stack, self.marks, self.memo, self._stopped, self._stream_named_globals, self._pos,
+             self._global_findings, self.globals_seen) = saved
+        # Honest array bytes parse as a few stray opcodes over the carried stack; only a named
+        # dangerous target (or running out of budget) means something in them.
+        shadow = self.findings[before:]
+        del self.findings[before:]
+        for finding in shadow:
+            if finding.rule_code in _SHADOW_KEEP:
+                finding.details["reading"] = "bytes joblib reads as array data, which pickle.load runs as opcodes"
+                self.findings.append(finding)
 
     def _ext(self, pos: int, width: int, opcode: str) -> int:
         raw, pos = self._read(pos, width)

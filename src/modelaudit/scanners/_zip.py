@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import bz2
 import io
+import lzma
 import posixpath
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import BudgetExceeded
 from ..spool import spooled_blob
 
+_CHUNK = 1024 * 1024
+
+from ..blob import Blob
+
 if TYPE_CHECKING:
-    from ..blob import Blob
     from ..context import ScanContext
     from .base import ScanResult
 
@@ -47,12 +54,94 @@ def check_member_names(zf: zipfile.ZipFile, blob: Blob, result: ScanResult, ctx:
     return infos
 
 
+# What a strict reader (zipfile) refuses but lenient loaders (torch's miniz reader) accept:
+# a local name that differs from the directory's, flag bits claiming encryption or patch data,
+# a wrong CRC. A refusal must never hide the member from the scan (CVE-2025-1944/1945/10156).
+_STRICT_READ_ERRORS = (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError, lzma.LZMAError)
+
+
 @contextmanager
-def member_blob(zf: zipfile.ZipFile, info: zipfile.ZipInfo, blob: Blob, ctx: ScanContext) -> Iterator[Blob]:
-    with zf.open(info) as stream:
-        with spooled_blob(stream, f"{blob.location}:{info.filename}", info.filename, blob.depth + 1,
-                          ctx.limits.max_decompressed, info.file_size) as child:
-            yield child
+def member_blob(zf: zipfile.ZipFile, info: zipfile.ZipInfo, blob: Blob, ctx: ScanContext,
+                result: ScanResult | None = None) -> Iterator[Blob]:
+    location = f"{blob.location}:{info.filename}"
+    spool = lambda stream: spooled_blob(stream, location, info.filename, blob.depth + 1,  # noqa: E731
+                                        ctx.limits.max_decompressed, info.file_size)
+    with ExitStack() as stack:
+        try:
+            child = stack.enter_context(spool(stack.enter_context(zf.open(info))))
+        except _STRICT_READ_ERRORS as exc:
+            stack.close()
+            if result is not None:
+                result.report("MA-A003", f"Archive entry {info.filename} is rejected by a strict zip reader ({exc}); "
+                              "lenient loaders such as torch still read it, so it was read from its raw data",
+                              location, {"entry": info.filename, "error": str(exc), "flag_bits": info.flag_bits})
+            try:
+                child = stack.enter_context(spool(stack.enter_context(_raw_member(blob, info))))
+            except (*_STRICT_READ_ERRORS, ValueError) as raw_exc:
+                stack.close()
+                if result is not None:
+                    result.report("MA-A003", f"Archive entry {info.filename} cannot be read: {raw_exc}", location,
+                                  {"entry": info.filename, "error": str(raw_exc)})
+                    result.mark_incomplete()
+                child = Blob.from_bytes(b"", location, name=info.filename, depth=blob.depth + 1)
+        yield child
+
+
+@contextmanager
+def _raw_member(blob: Blob, info: zipfile.ZipInfo) -> Iterator[BinaryIO]:
+    """The member's data located by the central directory alone, decompressed, CRC and flags ignored."""
+    with blob.open() as fh:
+        fh.seek(info.header_offset)
+        header = fh.read(30)
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile(f"no local header at offset {info.header_offset}")
+        name_len, extra_len = struct.unpack_from("<HH", header, 26)
+        fh.seek(info.header_offset + 30 + name_len + extra_len)
+        raw = _Window(fh, info.compress_size)
+        factories = {zipfile.ZIP_STORED: None, zipfile.ZIP_DEFLATED: lambda: zlib.decompressobj(-15),
+                     zipfile.ZIP_BZIP2: bz2.BZ2Decompressor, zipfile.ZIP_LZMA: getattr(zipfile, "LZMADecompressor", None)}
+        if info.compress_type not in factories or (info.compress_type != zipfile.ZIP_STORED
+                                                   and factories[info.compress_type] is None):
+            raise NotImplementedError(f"unsupported compression method {info.compress_type}")
+        factory = factories[info.compress_type]
+        yield io.BufferedReader(raw if factory is None else _Inflating(raw, factory()), _CHUNK)
+
+
+class _Window(io.RawIOBase):
+    """At most `size` bytes of `fh` from its current position."""
+
+    def __init__(self, fh: BinaryIO, size: int) -> None:
+        self._fh, self._left = fh, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001
+        data = self._fh.read(min(len(buffer), self._left))
+        self._left -= len(data)
+        buffer[:len(data)] = data
+        return len(data)
+
+
+class _Inflating(io.RawIOBase):
+    def __init__(self, raw: io.RawIOBase, decompressor) -> None:  # noqa: ANN001
+        self._raw, self._dec, self._pending = raw, decompressor, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001
+        while not self._pending:
+            if getattr(self._dec, "eof", False):
+                return 0
+            chunk = self._raw.read(_CHUNK)
+            if not chunk:
+                return 0  # a truncated member ends where its data ends
+            self._pending = self._dec.decompress(chunk)
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
 
 
 def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:

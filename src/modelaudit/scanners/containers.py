@@ -26,6 +26,6 @@ class ZipScanner(BaseScanner):
                     result.report("MA-A002", f"Archive entry {info.filename} has a compression ratio of "
                                   f"{info.file_size / info.compress_size:.0f}x", f"{blob.location}:{info.filename}",
                                   {"compressed": info.compress_size, "uncompressed": info.file_size})
-                with member_blob(zf, info, blob, ctx) as child:
+                with member_blob(zf, info, blob, ctx, result) as child:
                     ctx.scan_member(child, result)
             result.bytes_scanned += blob.size

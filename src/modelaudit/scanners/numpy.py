@@ -134,5 +134,5 @@ class NumpyScanner(BaseScanner):
                 ctx.check_deadline()
                 if info.is_dir():
                     continue
-                with member_blob(zf, info, blob, ctx) as child:
+                with member_blob(zf, info, blob, ctx, result) as child:
                     ctx.scan_member(child, result)

@@ -6,6 +6,7 @@ dotted names walking attributes, dunder paths) and returns a Verdict.
 
 from __future__ import annotations
 
+import _compat_pickle
 import enum
 from dataclasses import dataclass
 from functools import lru_cache
@@ -57,7 +58,9 @@ def _family(family: str, why: str, *prefixes: str) -> None:
 
 _family("command-execution", _EXEC, "os", "posix", "nt", "subprocess", "_posixsubprocess", "pty", "asyncio",
         "multiprocessing", "concurrent", "platform.popen", "pipes", "spawn", "_subprocess", "uuid._get_command_stdout",
-        "uuid._popen", "ctypes.util", "mailcap", "_osx_support", "_aix_support", "distutils.spawn", "signal")
+        "uuid._popen", "ctypes.util", "mailcap", "_osx_support", "_aix_support", "distutils.spawn", "signal",
+        "pexpect", "ptyprocess", "sh", "plumbum", "torch.utils.collect_env", "torch.multiprocessing",
+        "torch.distributed", "pandas.read_clipboard", "pandas.io.clipboard")
 _family("code-evaluation", _EVAL, "builtins.eval", "builtins.exec", "builtins.execfile", "builtins.compile",
         "builtins.__import__", "builtins.getattr", "builtins.setattr", "builtins.delattr", "builtins.globals",
         "builtins.locals", "builtins.vars", "builtins.breakpoint", "builtins.input", "builtins.help",
@@ -66,12 +69,18 @@ _family("code-evaluation", _EVAL, "builtins.eval", "builtins.exec", "builtins.ex
         "sysconfig", "__main__.eval", "numpy.testing", "numpy.f2py", "numpy.distutils", "torch.jit",
         "torch._dynamo", "torch.compile", "torch.package", "torch.utils.cpp_extension", "torch._C._jit",
         "torch.ops", "torch._ops", "torch.classes", "jinja2", "mako", "IPython", "dill._dill._create_code",
-        "dill._dill._create_function", "cloudpickle.cloudpickle._make_function", "_thread", "threading")
+        "dill._dill._create_function", "cloudpickle.cloudpickle._make_function", "_thread", "threading",
+        # compilers, and tooling that compiles, imports or evaluates source handed to it
+        "compileall", "py_compile", "modulefinder", "pyclbr", "rlcompleter", "_pyrepl", "interpreters",
+        "_interpreters", "_xxsubinterpreters", "torch._inductor", "torch.fx", "torch.export", "torch._export",
+        "torch.utils.bottleneck", "torch.utils.benchmark", "torch.testing", "pandas.eval", "pandas.core.computation",
+        "numpy.ctypeslib")
 _family("call-composition", _CALLS, "operator.attrgetter", "operator.methodcaller", "operator.call",
-        "functools", "itertools.starmap", "copyreg.__reduce_ex__")
+        "functools", "itertools.starmap", "copyreg.__reduce_ex__", "atexit", "sched", "contextlib.ExitStack")
 _family("installers-and-debuggers", _INSTALL, "pip", "ensurepip", "venv", "setuptools", "distutils",
         "pkg_resources", "bdb", "pdb", "cProfile", "profile", "trace", "timeit", "doctest", "idlelib",
-        "lib2to3", "unittest", "test", "tkinter", "turtle", "antigravity", "this", "code.interact")
+        "lib2to3", "unittest", "test", "tkinter", "turtle", "antigravity", "this", "code.interact",
+        "virtualenv", "conda", "winreg", "_winreg")
 _family("file-access", _FILES, "builtins.open", "builtins.file", "io", "shutil", "tempfile", "glob",
         "fileinput", "linecache", "tokenize", "pathlib.Path.write_text", "pathlib.Path.write_bytes",
         "pathlib.Path.unlink", "pathlib.Path.open", "pathlib.Path.read_text", "pathlib.Path.read_bytes",
@@ -89,7 +98,44 @@ _family("native-code", _NATIVE, "ctypes", "_ctypes", "cffi", "_cffi_backend", "t
 _family("nested-loader", _LOADER, "pickle", "dill", "cloudpickle", "joblib.load", "joblib.numpy_pickle.load",
         "numpy.load", "torch.load", "torch.serialization.load", "torch.serialization._load", "pandas.read_pickle",
         "keras.models.load_model", "keras.saving", "tensorflow", "yaml.load", "yaml.unsafe_load",
-        "jsonpickle", "shelve.open", "copyreg._extension_registry")
+        "jsonpickle", "shelve.open", "copyreg._extension_registry", "numpy.lib.npyio", "numpy.lib._npyio_impl",
+        "numpy.lib.format", "numpy.lib._format_impl", "torch.utils.data.datapipes", "torch.utils._config_module",
+        "pandas.read_hdf", "pandas.read_sql", "pandas.read_html", "pandas.read_xml", "pandas.read_excel")
+
+# Python 2 names that find_class rewrites (fix_imports): ("__builtin__", "reduce") is functools.reduce.
+_PY2_MODULES: dict[str, str] = dict(_compat_pickle.IMPORT_MAPPING)
+_PY2_NAMES: dict[tuple[str, str], tuple[str, str]] = dict(_compat_pickle.NAME_MAPPING)
+
+
+def py2_targets(module: str, name: str) -> list[str]:
+    """The dotted paths a Python 2 spelling resolves to once find_class applies fix_imports."""
+    out = []
+    if (module, name) in _PY2_NAMES:
+        out.append(".".join(_PY2_NAMES[(module, name)]))
+    root, _, rest = module.partition(".")
+    if root in _PY2_MODULES:
+        mapped = _PY2_MODULES[root] + (f".{rest}" if rest else "")
+        out.append(f"{mapped}.{name}")
+    return out
+
+
+def structural_danger(module: str) -> tuple[str, str, str] | None:
+    """Families recognised by the shape of the module path rather than by name.
+
+    A top-level module with one leading underscore is interpreter or extension internals
+    (_posixsubprocess, _interpreters, _pyrepl ...): honest model files reach those only through
+    their public aliases, which normalize_module has already applied. A dunder part inside a
+    module path (pkg.__main__) imports a script, running its top-level code.
+    """
+    parts = module.split(".")
+    if parts[0].startswith("_") and not parts[0].startswith("__"):
+        return ("private-module", f"{parts[0]} is a private interpreter or extension module that exposes "
+                "internals (process spawning, sub-interpreters, import machinery) without public safeguards",
+                "MA-P001")
+    if any(p.startswith("__") and p.endswith("__") for p in parts[1:]):
+        return ("dunder-path", "the module path names a package's __main__ (or another dunder module), so "
+                "importing it runs that script", "MA-P003")
+    return None
 
 # ---------------------------------------------------------------------------------------------
 # Allowlist: exact references honest model files use.
@@ -117,6 +163,17 @@ SAFE_EXACT: frozenset[str] = frozenset({
     "numpy.random._mt19937.MT19937", "numpy.random._pcg64.PCG64", "numpy.random._pcg64.PCG64DXSM",
     "numpy.random._philox.Philox", "numpy.random._sfc64.SFC64",
     "numpy.random.bit_generator.__pyx_unpickle_SeedSequence",  # Cython's checksum-checked setstate
+    # scalar types (dtype= hyperparameters, np.intc/np.double aliases pickle as these names)
+    *(f"numpy.{n}" for n in (
+        "bool", "bool_", "bytes_", "str_", "object_", "void", "half", "single", "double", "longdouble",
+        "float16", "float32", "float64", "complex64", "complex128", "clongdouble", "int8", "int16", "int32", "int64",
+        "uint8", "uint16", "uint32", "uint64", "intc", "uintc", "intp", "uintp", "int_", "uint", "longlong",
+        "ulonglong", "short", "ushort", "byte", "ubyte", "datetime64", "timedelta64", "generic", "number",
+        "integer", "signedinteger", "unsignedinteger", "inexact", "floating", "complexfloating", "flexible",
+        "character")),
+    "numpy.ma.MaskedArray", "numpy.ma.core.MaskedArray", "numpy.ma.core.MaskedConstant", "numpy.recarray",
+    "numpy.rec.recarray", "numpy.record", "numpy.rec.record",
+    "numpy.mean",  # FeatureAgglomeration's default pooling_func: a pure reduction
     # torch tensors and modules
     "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
     "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
@@ -126,7 +183,12 @@ SAFE_EXACT: frozenset[str] = frozenset({
     "torch._utils._rebuild_device_tensor_from_cpu_tensor", "torch._tensor._rebuild_from_type_v2",
     "torch._tensor._rebuild_from_type", "torch.nn.parameter.Parameter", "torch.nn.parameter.Buffer",
     "torch.nn.parameter.UninitializedParameter", "torch.Size", "torch.device", "torch.dtype",
-    "torch.Tensor", "torch._C._nn.gelu", "torch.torch_version.TorchVersion", "torch.memory_format",
+    "torch.Tensor", "torch._C._nn.gelu", "torch._C._nn.softplus",
+    # activation functions modules keep as attributes (TransformerEncoderLayer(activation=F.relu)): pure math
+    *(f"torch.nn.functional.{n}" for n in ("relu", "gelu", "silu", "elu", "celu", "selu", "leaky_relu", "relu6",
+                                           "sigmoid", "tanh", "softmax", "log_softmax", "mish", "hardswish",
+                                           "hardsigmoid", "glu")),
+    "torch.torch_version.TorchVersion", "torch.memory_format",
     "torch.layout", "torch.storage.TypedStorage", "torch.storage.UntypedStorage", "torch.storage._load_from_bytes",
     "torch.serialization._get_layout", "torch.nn.modules.module._IncompatibleKeys", "torch.per_tensor_affine",
     "torch.contiguous_format", "torch.channels_last", "torch.preserve_format", "torch.strided",
@@ -146,6 +208,13 @@ SAFE_EXACT: frozenset[str] = frozenset({
     "joblib.numpy_pickle.NumpyArrayWrapper", "joblib.numpy_pickle_compat.NDArrayWrapper",
     "joblib.numpy_pickle.ZNDArrayWrapper", "sklearn.utils._bunch.Bunch",
     "sklearn.metrics._scorer._passthrough_scorer", "sklearn.metrics._scorer._PassthroughScorer",
+    # Cython pickling helper of the KD/ball trees and distance metrics: cls.__new__(cls), like __newobj__
+    "sklearn.metrics._dist_metrics.newObj", "sklearn.neighbors._kd_tree.newObj", "sklearn.neighbors._ball_tree.newObj",
+    # pure numeric functions that estimators store as default hyperparameters (score_func=f_classif, ...)
+    *(f"sklearn.feature_selection._univariate_selection.{n}" for n in ("f_classif", "f_regression", "chi2",
+                                                                      "r_regression", "f_oneway")),
+    *(f"sklearn.cluster._kmeans._kmeans_single_{n}" for n in ("lloyd", "elkan")),
+    "scipy.interpolate._bsplines.BSpline", "scipy._lib.array_api_compat.numpy._aliases.asarray",
     "scipy.sparse._csr.csr_matrix", "scipy.sparse._csc.csc_matrix", "scipy.sparse.csr.csr_matrix",
     "scipy.sparse.csc.csc_matrix", "scipy.sparse._coo.coo_matrix",
     "_codecs.encode", "pandas._libs.internals._unpickle_block", "pandas.core.internals.managers.BlockManager",
@@ -163,6 +232,8 @@ SAFE_CLASS_PACKAGES: tuple[str, ...] = (
 )
 # Modules of those packages that still must never be trusted by class name alone.
 _CLASS_EXCEPTIONS = ("sklearn.datasets", "sklearn.utils._testing", "sklearn.externals", "torch.optim.lr_scheduler.LambdaLR")
+
+_PRIVATE_CLASS_PACKAGES = ("sklearn.",)
 
 _DUNDER_OK = frozenset({"__newobj__", "__newobj_ex__", "__randomstate_ctor", "__bit_generator_ctor",
                         "__generator_ctor", "__RandomState_ctor"})
@@ -190,7 +261,8 @@ def _dangerous_prefix(path: str) -> tuple[str, tuple[str, str]] | None:
 
 @lru_cache(maxsize=4096)
 def classify(module: str, name: str) -> Verdict:
-    module = normalize_module(module.strip())
+    raw_module = module.strip()
+    module = normalize_module(raw_module)
     name = name.strip()
     target = f"{module}.{name}" if module else name
     name_parts = name.split(".")
@@ -198,19 +270,23 @@ def classify(module: str, name: str) -> Verdict:
     if not module or not name or not all(p.isidentifier() for p in (module + "." + name).split(".")):
         return Verdict(Level.DANGEROUS, target, "malformed-name", "the global name is not a valid Python "
                        "identifier path, so the import machinery is being abused", "MA-P007")
-    if any(p.startswith("__") and p.endswith("__") and p not in _DUNDER_OK for p in name_parts):
-        return Verdict(Level.DANGEROUS, target, "dunder-path", "the name walks through special attributes "
-                       "to reach objects the module does not export", "MA-P003")
-
     # Every way the reference could land in a dangerous family: the module itself, or an
     # attribute path through a module object re-exported by an innocent one (pathlib + "os.system").
     candidates = [target] + [normalize_module(".".join(name_parts[i:])) for i in range(len(name_parts) - 1)]
+    candidates += py2_targets(raw_module, name)
     if target not in SAFE_EXACT:
         for candidate in candidates:
             hit = _dangerous_prefix(candidate)
             if hit:
                 family, why = hit[1]
                 return Verdict(Level.DANGEROUS, target, family, f"{hit[0]} {why}", "MA-P001")
+        shape = structural_danger(module)
+        if shape:
+            return Verdict(Level.DANGEROUS, target, shape[0], shape[1], shape[2])
+    # After the families, so builtins.__import__ reports as code evaluation rather than as a walk.
+    if any(p.startswith("__") and p.endswith("__") and p not in _DUNDER_OK for p in name_parts):
+        return Verdict(Level.DANGEROUS, target, "dunder-path", "the name walks through special attributes "
+                       "to reach objects the module does not export", "MA-P003")
     if target in SAFE_EXACT:
         return Verdict(Level.SAFE, target)
     if _safe_class(module, name_parts):
@@ -221,7 +297,10 @@ def classify(module: str, name: str) -> Verdict:
 
 
 def _safe_class(module: str, name_parts: list[str]) -> bool:
-    if len(name_parts) != 1 or not name_parts[0][:1].isupper():
+    first = name_parts[0]
+    # scikit-learn also pickles private classes (_BinMapper, _CFNode, _CalibratedClassifier ...)
+    private_ok = first[:1] == "_" and first[1:2].isupper() and (module + ".").startswith(_PRIVATE_CLASS_PACKAGES)
+    if len(name_parts) != 1 or not (first[:1].isupper() or private_ok):
         return False
     full = f"{module}.{name_parts[0]}"
     if any(full == e or module == e or module.startswith(e + ".") for e in _CLASS_EXCEPTIONS):

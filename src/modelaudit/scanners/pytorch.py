@@ -47,10 +47,10 @@ class PyTorchScanner(BaseScanner):
                 if info.is_dir() or _is_storage(info.filename):
                     continue
                 if info.filename.endswith(".pkl"):
-                    with member_blob(zf, info, blob, ctx) as child, child.buffer() as buf:
+                    with member_blob(zf, info, blob, ctx, result) as child, child.buffer() as buf:
                         walk_pickle(buf, child, result, ctx)
                 elif info.filename.endswith(_CODE_SUFFIXES) or info.file_size > 0:
-                    with member_blob(zf, info, blob, ctx) as child:
+                    with member_blob(zf, info, blob, ctx, result) as child:
                         if content_format(child.head(4096), child.size) not in ("text", "json", "empty", "unknown"):
                             ctx.scan_member(child, result)
             result.bytes_scanned = blob.size
