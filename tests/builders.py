@@ -434,12 +434,14 @@ def patch_zip_flags(data: bytes, flag_bits: int, local: bool = True, central: bo
 TORCH_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 
 
-def legacy_torch(obj_pickle: bytes, storage_keys: tuple[str, ...] = (), storage: bytes = b"") -> bytes:
+def legacy_torch(obj_pickle: bytes, storage_keys: tuple[str, ...] = (), storage: bytes = b"",
+                 sys_info: bytes | None = None) -> bytes:
     """torch.save(..., _use_new_zipfile_serialization=False): five stacked pickles, then raw storage."""
     magic = pickle(proto(2), long1(TORCH_MAGIC_NUMBER), stop())
     version = pickle(proto(2), binint2(1001), stop())
-    sys_info = pickle(proto(2), push({"protocol_version": 1001, "little_endian": True,
-                                      "type_sizes": {"short": 2, "int": 4, "long": 4}}, 2), stop())
+    if sys_info is None:
+        sys_info = pickle(proto(2), push({"protocol_version": 1001, "little_endian": True,
+                                          "type_sizes": {"short": 2, "int": 4, "long": 4}}, 2), stop())
     keys = pickle(proto(2), push(list(storage_keys), 2), stop())
     return magic + version + sys_info + obj_pickle + keys + storage
 

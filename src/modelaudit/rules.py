@@ -105,6 +105,8 @@ _TABLE: tuple[Rule, ...] = (
     Rule("MA-F002", "Inconsistent safetensors layout", W,
          "Tensor sizes, dtypes or byte ranges do not add up: overlapping, out-of-file or undescribed bytes can "
          "smuggle data past readers that trust the header.", "CWE-20"),
+    # --- gguf / ggml (MA-G0xx) -----------------------------------------------------
+    # --- onnx (MA-O0xx) ------------------------------------------------------------
     # --- metadata ----------------------------------------------------------------
     Rule("MA-C001", "Code in model metadata", W,
          "Metadata is meant to be descriptive text; code-like content suggests an attempt to get it evaluated by "

@@ -146,9 +146,7 @@ def legacy_torch_payload_in_object_pickle() -> bytes:
 @case("legacy_torch_payload_in_sys_info.bin")
 def legacy_torch_payload_in_sys_info() -> bytes:
     """torch unpickles every header pickle before looking at the object; the third one carries the payload."""
-    data = legacy_torch(benign(2))
-    magic_and_version = data.index(b".", data.index(b".") + 1) + 1
-    return data[:magic_and_version] + payload(2) + data[magic_and_version:]
+    return legacy_torch(benign(2), sys_info=payload(2))
 
 
 def test_legacy_torch_payload_in_object_pickle(tmp_path):
@@ -204,7 +202,6 @@ def _joblib_wrapper(nbytes: int) -> bytes:
 def joblib_array_bytes_that_pickle_load_runs() -> bytes:
     """A polyglot: joblib.load reads these bytes as uint8 array data, pickle.load runs them as opcodes."""
     evil = pickle(global_("posix", "system"), push((HARMLESS_CMD,), 2), reduce(), pop())
-    evil += b"N0" * (len(evil) % 2) + (b"N0" if len(evil) % 2 else b"")
     return _joblib_wrapper(len(evil)) + evil + stop()
 
 
