@@ -8,6 +8,7 @@ from ..engine import ScanRun, is_security_finding
 from ..model import FileResult, Issue, IssueSeverity
 from .data import EXIT_FINDINGS, EXIT_INCOMPLETE, exit_code
 
+_LIST_CLEAN_UP_TO = 50  # clean files are listed for small scans, summarised for big ones
 _STYLE = {
     IssueSeverity.CRITICAL: ("CRITICAL", "red"),
     IssueSeverity.WARNING: ("WARNING", "yellow"),
@@ -25,7 +26,9 @@ def render_text(run: ScanRun, *, color: bool, verbose: bool = False, quiet: bool
         shown = [i for i in file.issues if verbose or i.severity.rank >= IssueSeverity.INFO.rank]
         if quiet:
             shown = [i for i in shown if i.severity.rank >= IssueSeverity.WARNING.rank]
-        if not shown and (quiet or not verbose) and file.complete:
+        if not shown and file.complete:
+            if not quiet and (verbose or len(run.files) <= _LIST_CLEAN_UP_TO):
+                lines.append(_file_header(file, style) + "  " + style("✓ clean", fg="green"))
             continue
         lines.append(_file_header(file, style))
         for issue in sorted(shown, key=lambda i: -i.severity.rank):
@@ -52,6 +55,9 @@ def _issue_lines(issue: Issue, path: str, style, verbose: bool) -> list[str]:  #
         head += style(f"  {where}", dim=True)
     head += style(f"  [{issue.rule_code}]", dim=True)
     lines = [head]
+    call = issue.details.get("call_args")
+    if call is not None:
+        lines.append(style(f"           called with: {call}", dim=True))
     if issue.why and (verbose or issue.severity.rank >= IssueSeverity.WARNING.rank):
         lines.append(style(f"           why: {issue.why}", dim=True))
     if verbose and issue.details:
