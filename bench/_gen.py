@@ -40,10 +40,10 @@ PICKLE_KINDS = ("mixed", "floats", "strings", "ndarray")
 TORCH_KINDS = ("torch_zip", "torch_legacy")
 
 
-def mixed_items(n: int) -> list:
+def mixed_items(n: int, start: int = 0) -> list:
     out: list = []
     append = out.append
-    for i in range(n):
+    for i in range(start, start + n):
         k = i % 6
         if k == 0:
             append(i % 1000)
@@ -60,13 +60,13 @@ def mixed_items(n: int) -> list:
     return out
 
 
-def _items(kind: str, n: int) -> object:
+def _items(kind: str, n: int, start: int = 0) -> list:
     if kind == "mixed":
-        return mixed_items(n)
+        return mixed_items(n, start)
     if kind == "floats":
-        return [i * 0.37 for i in range(n)]
+        return [i * 0.37 for i in range(start, start + n)]
     if kind == "strings":
-        return ["w%d" % i for i in range(n)]
+        return ["w%d" % i for i in range(start, start + n)]
     raise ValueError(kind)
 
 
@@ -83,6 +83,9 @@ def pickle_bytes(kind: str, size: int) -> bytes:
     sample_n = 60_000
     per_item = len(pickle.dumps(_items(kind, sample_n), protocol=4)) / sample_n
     n = max(1, int(size / per_item))
+    if n > 2 * sample_n:  # item sizes grow with the index: re-estimate from the middle of the range
+        mid = len(pickle.dumps(_items(kind, sample_n, n // 2), protocol=4)) / sample_n
+        n = max(1, int(size / mid))
     return pickle.dumps(_items(kind, n), protocol=4)
 
 

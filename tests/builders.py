@@ -446,6 +446,23 @@ def legacy_torch(obj_pickle: bytes, storage_keys: tuple[str, ...] = (), storage:
     return magic + version + sys_info + obj_pickle + keys + storage
 
 
+def torch_tar(obj_pickle: bytes) -> bytes:
+    """torch's oldest format (still read by torch.load): a tar of sys_info, pickle, storages, tensors."""
+    import tarfile
+
+    members = {"sys_info": pickle(proto(2), push({"protocol_version": 1001, "little_endian": True}, 2), stop()),
+               "pickle": obj_pickle,
+               "storages": pickle(proto(2), binint1(0), stop()) + pickle(proto(2), empty_list(), stop()),
+               "tensors": pickle(proto(2), binint1(0), stop())}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
 # --------------------------------------------------------------------------- numpy
 def npy(descr: str, shape: tuple[int, ...], data: bytes, fortran: bool = False) -> bytes:
     header = f"{{'descr': {descr!r}, 'fortran_order': {fortran}, 'shape': {shape!r}, }}"
@@ -482,3 +499,8 @@ def compress(data: bytes, method: str) -> bytes:
 
 
 JOBLIB_METHODS = ("zlib", "gzip", "bz2", "xz", "lzma")
+
+
+def joblib_zfile(data: bytes) -> bytes:
+    """joblib's pre-0.10 compressed format, still read by joblib.load: b"ZF" + hex length (19 wide) + zlib."""
+    return b"ZF" + hex(len(data)).encode().ljust(19) + zlib.compress(data, 1)

@@ -18,9 +18,13 @@ HEAD_SIZE = 64 * 1024
 TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 
 # extension -> (name used in messages, formats that are honest for it)
-_PICKLE_LIKE = frozenset({"pickle", "pytorch_legacy", "pytorch_zip", "zlib", "gzip", "bzip2", "xz", "lzma", "lz4"})
-_TORCH_LIKE = frozenset({"pytorch_zip", "pytorch_legacy", "pickle", "zip"})
+_PICKLE_LIKE = frozenset({"pickle", "pytorch_legacy", "pytorch_zip", "zlib", "gzip", "bzip2", "xz", "lzma", "lz4",
+                          "joblib_zfile"})
+_TORCH_LIKE = frozenset({"pytorch_zip", "pytorch_legacy", "pickle", "zip", "tar"})  # tar: torch < 0.1.10
 _PICKLE_EXTENSIONS = frozenset({".pkl", ".pickle", ".dill", ".joblib", ".sav", ".pt", ".pth", ".ckpt", ".p"})
+_NO_MAGIC = frozenset({".onnx", ".pb", ".msgpack", ".pmml", ".mar", ".tflite"})
+_BINARY_NO_MAGIC = frozenset({".onnx", ".pb", ".msgpack"})
+_TEXTLIKE = frozenset({"text", "json", "yaml", "script", "empty"})
 EXTENSION_FORMATS: dict[str, tuple[str, frozenset[str]]] = {
     ".pkl": ("pickle", _PICKLE_LIKE), ".pickle": ("pickle", _PICKLE_LIKE), ".dill": ("pickle", _PICKLE_LIKE),
     ".joblib": ("joblib", _PICKLE_LIKE), ".sav": ("pickle", _PICKLE_LIKE),
@@ -64,8 +68,10 @@ def detect(head: bytes, name: str, size: int | None = None) -> Detection:
     if fmt == "unknown" and (ext in _PICKLE_EXTENSIONS or head[:1] == b"\x80"):
         fmt = "pickle"  # loaders will unpickle it whatever it looks like: let the walker judge
         expected = None if hint is None or fmt in hint[1] else hint[0]
-    if fmt == "unknown" and ext in (".onnx", ".pb", ".msgpack", ".pmml", ".mar", ".tflite"):
-        fmt = ext[1:]  # protobuf and friends have no magic; trust the extension for these
+    if ext in _NO_MAGIC and (fmt == "unknown" or (fmt in _TEXTLIKE and ext in _BINARY_NO_MAGIC)):
+        # protobuf and friends have no magic, and a small protobuf can even decode as text:
+        # trust the extension so that their scanner, not the text check, decides
+        fmt = ext[1:]
         expected = None
     return Detection(fmt, ext, expected)
 
@@ -110,6 +116,8 @@ def content_format(head: bytes, size: int | None = None) -> str:  # noqa: PLR091
         return "lz4"
     if head.startswith(b"\x28\xb5\x2f\xfd"):
         return "zstd"
+    if head.startswith(b"ZF0x") and len(head) > 22 and all(c in b"0123456789abcdefx " for c in head[2:21]):
+        return "joblib_zfile"  # joblib.load still reads its pre-0.10 compressed format
     if len(head) > 262 and head[257:262] == b"ustar":
         return "tar"
     if _is_safetensors(head, size):

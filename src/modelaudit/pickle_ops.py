@@ -84,7 +84,7 @@ def _walk_ok(head: bytes, max_ops: int, min_ops: int) -> bool:
             pos += width + int.from_bytes(head[pos:pos + width], "little")
         if name in ("STOP", "GLOBAL", "STACK_GLOBAL", "REDUCE"):
             saw_global_or_stop = True
-        named_global = named_global or name in ("GLOBAL", "INST")
+        named_global = named_global or name in ("GLOBAL", "INST", "STACK_GLOBAL")
         called = called or name in ("REDUCE", "OBJ", "INST", "NEWOBJ", "NEWOBJ_EX", "BUILD")
         if name == "STOP":
             return n >= 2

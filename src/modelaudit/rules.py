@@ -106,7 +106,73 @@ _TABLE: tuple[Rule, ...] = (
          "Tensor sizes, dtypes or byte ranges do not add up: overlapping, out-of-file or undescribed bytes can "
          "smuggle data past readers that trust the header.", "CWE-20"),
     # --- gguf / ggml (MA-G0xx) -----------------------------------------------------
+    Rule("MA-G001", "Malformed GGUF header", W,
+         "The magic, version or tensor and key-value counts are invalid or claim more records than the file can "
+         "hold. Loaders that trust the counts allocate huge tables or read past the end; a file like this is "
+         "corrupt or crafted.", "CWE-20"),
+    Rule("MA-G002", "Malformed GGUF metadata", W,
+         "A key-value has a string length or array count beyond the end of the file (or whose product with the "
+         "element size overflows it), an unknown value type, arrays nested past any reader's support, a duplicate "
+         "key or an invalid general.alignment. Such lengths are how the heap-overflow and huge-allocation bugs "
+         "reported against GGUF parsers are triggered, and duplicates make readers disagree.", "CWE-130"),
+    Rule("MA-G003", "Inconsistent GGUF tensor layout", W,
+         "Tensor infos have too many dimensions, an unknown ggml type or sizes that do not match the type's block "
+         "size, or tensor data is misaligned, outside the file, overlapping, or leaves undescribed bytes. Readers "
+         "that trust the header read out of bounds, and undescribed bytes can smuggle data past them.", "CWE-20"),
+    Rule("MA-G004", "Chat template sandbox escape", C,
+         "The Jinja chat template reaches Python internals (dunder attributes such as __class__ or __globals__, "
+         "possibly spelled in pieces or through |attr), attributes of Jinja's global functions, or the os and "
+         "subprocess modules. Runtimes that render the template with a Jinja environment that is not sandboxed, "
+         "or with a sandbox bug, run code when the model is used (CVE-2024-34359, llama-cpp-python).", "CWE-1336"),
+    Rule("MA-G005", "Suspicious chat template construct", W,
+         "The chat template uses something honest chat templates never need: web-framework globals (config, "
+         "request, self), private attributes, attribute names computed at run time, Jinja helper globals used by "
+         "injection payloads, or statements that load other templates. It needs review before the model is "
+         "served.", "CWE-1336"),
+    Rule("MA-G006", "Chat template does not parse", W,
+         "Jinja's parser rejects the chat template, so it could not be inspected; runtimes with other template "
+         "parsers may still accept and render it.", "CWE-20"),
+    Rule("MA-G007", "Malformed legacy GGML file", W,
+         "The pre-GGUF header has an unknown version, implausible hyper-parameters or a vocabulary that runs past "
+         "the end of the file; loaders that trust it read out of bounds.", "CWE-20"),
+    Rule("MA-G008", "GGUF scan budget exceeded", W,
+         "The header holds more tensors, key-values, array elements or template text than the scanner's budget; "
+         "the rest was not checked.", "CWE-400", coverage=True),
     # --- onnx (MA-O0xx) ------------------------------------------------------------
+    Rule("MA-O001", "Malformed ONNX protobuf", W,
+         "The protobuf is truncated, declares lengths past its end, uses invalid wire types or nests deeper than "
+         "parsers allow (or holds no graph). Loaders reject it or read it differently from this scanner, and a "
+         "broken file is a way to hide content from checks.", "CWE-20"),
+    Rule("MA-O002", "Custom ONNX operator domain", W,
+         "Nodes use operators from a domain that neither ONNX nor onnxruntime defines. Running the model needs a "
+         "custom operator library, native code that is not in the file and that does whatever it was built to do.",
+         "CWE-829"),
+    Rule("MA-O003", "Unknown operator in a standard ONNX domain", W,
+         "The operator is not part of the standard domain it claims; it only runs if the loading process has "
+         "registered a custom kernel under that name, which hides a custom operator behind a standard domain.",
+         "CWE-829"),
+    Rule("MA-O004", "Python operator in ONNX graph", C,
+         "PyOp and PythonOp nodes call Python code (a module, class or function named in the model) when the "
+         "graph executes: running the model runs that code on the loading machine.", "CWE-94"),
+    Rule("MA-O005", "ONNX external data path traversal", C,
+         "A tensor's external_data location is absolute, climbs out with '..', uses a drive letter or backslash "
+         "trick, or resolves through a symbolic link outside the model's directory. Loading the model reads that "
+         "file into a tensor, disclosing local files (the ONNX external-data path traversal, CVE-2022-25882 and "
+         "CVE-2024-27318).", "CWE-22"),
+    Rule("MA-O006", "Invalid ONNX external data reference", W,
+         "External data has no location, an offset or length that is not a non-negative integer, points at "
+         "something that is not a regular file, or runs past the end of the referenced file; loaders fail or "
+         "read bytes the model does not describe.", "CWE-20"),
+    Rule("MA-O007", "Missing ONNX external data file", W,
+         "A tensor's data lives in a file that is not next to the model. Whatever sits at that path when the model "
+         "is loaded becomes the tensor, and the weights that were published cannot be checked."),
+    Rule("MA-O008", "Inconsistent ONNX tensor size", W,
+         "The bytes or values a tensor carries do not match its dims and data type (or dims are negative or "
+         "absurd, or values are stored twice). Readers that trust the header over-read or allocate huge buffers, "
+         "and different readers see different weights.", "CWE-20"),
+    Rule("MA-O009", "ONNX parse budget exceeded", W,
+         "The protobuf holds more fields than the scanner's budget; the rest of the model was not checked.",
+         "CWE-400", coverage=True),
     # --- metadata ----------------------------------------------------------------
     Rule("MA-C001", "Code in model metadata", W,
          "Metadata is meant to be descriptive text; code-like content suggests an attempt to get it evaluated by "

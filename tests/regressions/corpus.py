@@ -35,11 +35,16 @@ def case(filename: str, name: str | None = None) -> Callable[[Callable[[], bytes
     return register
 
 
-def add(name: str, filename: str, data: bytes) -> bytes:
-    """Register bytes built inline (parametrized families)."""
-    if name not in CASES:
-        CASES[name] = Case(name, filename, lambda: data)
+def add(name: str, filename: str, data: bytes | Callable[[], bytes]) -> bytes | Callable[[], bytes]:
+    """Register a parametrized family member at import time (bytes, or a builder for slow fixtures)."""
+    assert name not in CASES, f"duplicate corpus entry {name}"
+    CASES[name] = Case(name, filename, data if callable(data) else (lambda: data))
     return data
+
+
+def family(prefix: str, entries: dict[str, tuple[str, bytes]]) -> dict[str, bytes]:
+    """Register {key: (filename, bytes)} as "prefix:key"; return {key: bytes} for parametrizing."""
+    return {key: add(f"{prefix}:{key}", filename, data) for key, (filename, data) in entries.items()}
 
 
 def load_all() -> dict[str, Case]:

@@ -8,7 +8,7 @@ import pytest
 from tests.builders import (HARMLESS_CMD, binget, build, call, callee, empty_tuple, get, global_, mark, memoize, none,
                             pickle, pop, proto, push, put, reduce, reduce_pickle, short_binunicode, stack_global,
                             stop, tuple1, tuple2, tuple_, unicode_)
-from tests.regressions.corpus import add, assert_dangerous, assert_warning, case, scan_bytes, scan_case
+from tests.regressions.corpus import family, assert_dangerous, assert_warning, case, scan_bytes, scan_case
 
 
 @case("picklescan_malicious12_attrgetter.pkl")
@@ -78,11 +78,14 @@ COMPOSERS = [("functools", "reduce", ("x", [HARMLESS_CMD])), ("functools", "part
              ("copyreg", "__reduce_ex__", ("x", 2)), ("__builtin__", "apply", ("x", (HARMLESS_CMD,)))]
 
 
-@pytest.mark.parametrize("module,name,args", COMPOSERS, ids=[f"{m}.{n}" for m, n, _ in COMPOSERS])
-def test_call_composers(tmp_path, module, name, args):
-    data = add(f"compose_{module}_{name}", f"compose_{module}_{name}.pkl",
-               reduce_pickle(module, name, *args, protocol=2))
-    result = scan_bytes(tmp_path, data)
+COMPOSER_CASES = family("compose", {f"{m}.{n}": (f"compose_{m}_{n}.pkl", reduce_pickle(m, n, *a, protocol=2))
+                                    for m, n, a in COMPOSERS})
+
+
+@pytest.mark.parametrize("target", sorted(COMPOSER_CASES))
+def test_call_composers(tmp_path, target):
+    name = target.rsplit(".", 1)[1]
+    result = scan_bytes(tmp_path, COMPOSER_CASES[target])
     assert [i for i in result["issues"] if i["severity"] == "critical" and name in i["message"]], result["issues"]
 
 

@@ -11,20 +11,21 @@ from tests.builders import (HARMLESS_CODE, binget, call, callee, empty_dict, emp
                             pickle, pop, proto, push, put, get, reduce, reduce_pickle, short_binbytes,
                             short_binunicode, stack_global, stop, string, tuple1, tuple2, tuple_, inst, build,
                             none, setitem, unicode_)
-from tests.regressions.corpus import add, assert_dangerous, case, scan_bytes, scan_case
+from tests.regressions.corpus import assert_dangerous, case, family, scan_bytes, scan_case
 
 BUILTINS = [("eval", (HARMLESS_CODE,)), ("exec", (HARMLESS_CODE,)), ("compile", (HARMLESS_CODE, "<m>", "exec")),
             ("__import__", ("os",)), ("getattr", ("x", "upper")), ("open", ("/dev/null",)),
             ("breakpoint", ()), ("globals", ()), ("vars", ()), ("setattr", ("x", "y", "z"))]
 
 
-@pytest.mark.parametrize("module", ["builtins", "__builtin__", "__builtins__"])
-@pytest.mark.parametrize("name,args", BUILTINS, ids=[n for n, _ in BUILTINS])
-def test_dangerous_builtins(tmp_path, module, name, args):
+BUILTIN_CASES = family("builtins", {f"{m}.{n}": (f"builtins_{m}_{n}.pkl", reduce_pickle(m, n, *a, protocol=2))
+                                    for m in ("builtins", "__builtin__", "__builtins__") for n, a in BUILTINS})
+
+
+@pytest.mark.parametrize("key", sorted(BUILTIN_CASES))
+def test_dangerous_builtins(tmp_path, key):
     """Every spelling of the builtins module (Python 3, Python 2, the dict alias)."""
-    data = add(f"builtins_{module}_{name}", f"builtins_{module}_{name}.pkl",
-               reduce_pickle(module, name, *args, protocol=2))
-    finding = assert_dangerous(scan_bytes(tmp_path, data), f"builtins.{name}")
+    finding = assert_dangerous(scan_bytes(tmp_path, BUILTIN_CASES[key]), f"builtins.{key.rsplit('.', 1)[1]}")
     assert finding["details"]["family"] in ("code-evaluation", "file-access")
 
 
@@ -137,11 +138,13 @@ COMPILERS = [("codeop", "compile_command", (HARMLESS_CODE,)), ("compileall", "co
              ("profile", "run", (HARMLESS_CODE,)), ("runpy", "run_module", ("modelaudit_canary_mod",))]
 
 
-@pytest.mark.parametrize("module,name,args", COMPILERS, ids=[m for m, _, _ in COMPILERS])
-def test_ghsa_g38g_8gr9_h9xp_code_modules(tmp_path, module, name, args):
-    data = add(f"GHSA-g38g-8gr9-h9xp-{module}", f"GHSA-g38g-8gr9-h9xp-{module}.pkl",
-               reduce_pickle(module, name, *args))
-    assert_dangerous(scan_bytes(tmp_path, data), f"{module}.{name}")
+COMPILER_CASES = family("GHSA-g38g-8gr9-h9xp", {f"{m}.{n}": (f"GHSA-g38g-8gr9-h9xp-{m}.pkl", reduce_pickle(m, n, *a))
+                                                for m, n, a in COMPILERS})
+
+
+@pytest.mark.parametrize("target", sorted(COMPILER_CASES))
+def test_ghsa_g38g_8gr9_h9xp_code_modules(tmp_path, target):
+    assert_dangerous(scan_bytes(tmp_path, COMPILER_CASES[target]), target)
 
 
 @case("GHSA-7wx9-6375-f5wh.pkl")
@@ -168,9 +171,12 @@ PROFILERS = {  # advisory -> (module, name, args)
 }
 
 
-def _profiler_case(advisory: str) -> dict:
-    module, name, args = PROFILERS[advisory]
-    return module, name, add(advisory, f"{advisory}.pkl", reduce_pickle(module, name, *args))
+PROFILER_CASES = family("profilers", {k: (f"{k}.pkl", reduce_pickle(m, n, *a)) for k, (m, n, a) in PROFILERS.items()})
+
+
+def _profiler_case(advisory: str) -> tuple[str, str, bytes]:
+    module, name, _ = PROFILERS[advisory]
+    return module, name, PROFILER_CASES[advisory]
 
 
 def test_ghsa_x696_vm39_cp64_profile_profile_run(tmp_path):
@@ -237,9 +243,12 @@ IDE_TOOLS = {
 }
 
 
+IDE_CASES = family("ide", {k: (f"{k}.pkl", reduce_pickle(m, n, *a)) for k, (m, n, a) in IDE_TOOLS.items()})
+
+
 def _ide_case(advisory: str) -> tuple[str, bytes]:
-    module, name, args = IDE_TOOLS[advisory]
-    return f"{module}.{name}", add(advisory, f"{advisory}.pkl", reduce_pickle(module, name, *args))
+    module, name, _ = IDE_TOOLS[advisory]
+    return f"{module}.{name}", IDE_CASES[advisory]
 
 
 def test_ghsa_3vg9_h568_4w9m_idlelib_debugobj(tmp_path):
@@ -308,9 +317,12 @@ FRAMEWORK = {
 }
 
 
+FRAMEWORK_CASES = family("framework", {k: (f"{k}.pkl", reduce_pickle(m, n, *a)) for k, (m, n, a) in FRAMEWORK.items()})
+
+
 def _framework_case(advisory: str) -> tuple[str, bytes]:
-    module, name, args = FRAMEWORK[advisory]
-    return f"{module}.{name}", add(advisory, f"{advisory}.pkl", reduce_pickle(module, name, *args))
+    module, name, _ = FRAMEWORK[advisory]
+    return f"{module}.{name}", FRAMEWORK_CASES[advisory]
 
 
 def test_ghsa_4r9r_ch6f_vxmx_torch_bottleneck_run_cprofile(tmp_path):
@@ -363,10 +375,14 @@ def test_picklescan_numpy_testing_runstring(tmp_path):
     assert_dangerous(scan_bytes(tmp_path, data), target)
 
 
+@case("pkg_dunder_main.pkl")
+def package_main_module() -> bytes:
+    return reduce_pickle("somepkg.__main__", "main")
+
+
 def test_package_main_module_is_a_dunder_path(tmp_path):
     """Importing pkg.__main__ runs a script: any such module path is critical, whatever the package."""
-    data = add("pkg_dunder_main", "pkg_dunder_main.pkl", reduce_pickle("somepkg.__main__", "main"))
-    assert_dangerous(scan_bytes(tmp_path, data), "somepkg.__main__.main", code="MA-P003")
+    assert_dangerous(scan_case(tmp_path, package_main_module), "somepkg.__main__.main", code="MA-P003")
 
 
 # ----------------------------------------------------------------------------- marshal'd code, importers
@@ -472,13 +488,15 @@ def test_ghsa_6ggj_6f2q_f7mx_subinterpreters_via_setstate(tmp_path):
     assert_dangerous(result, "_xxsubinterpreters.run_string")
 
 
-@pytest.mark.parametrize("module,name", [("_imp", "create_dynamic"), ("_frozen_importlib", "_call_with_frames_removed"),
-                                         ("_winapi", "CreateProcess"), ("_testcapi", "run_in_subinterp"),
-                                         ("_sitebuiltins", "_Helper")])
-def test_private_modules_are_dangerous_as_a_family(tmp_path, module, name):
+PRIVATE = family("private", {f"{m}.{n}": (f"private_{m}_{n}.pkl", reduce_pickle(m, n, 1)) for m, n in [
+    ("_imp", "create_dynamic"), ("_frozen_importlib", "_call_with_frames_removed"), ("_winapi", "CreateProcess"),
+    ("_testcapi", "run_in_subinterp"), ("_sitebuiltins", "_Helper"), ("_some_future_internal", "spawn")]})
+
+
+@pytest.mark.parametrize("target", sorted(PRIVATE))
+def test_private_modules_are_dangerous_as_a_family(tmp_path, target):
     """Private interpreter modules are one family, not a list of names: a new one is still critical."""
-    data = add(f"private_{module}_{name}", f"private_{module}_{name}.pkl", reduce_pickle(module, name, 1))
-    assert_dangerous(scan_bytes(tmp_path, data), name)
+    assert_dangerous(scan_bytes(tmp_path, PRIVATE[target]), target.split(".", 1)[1])
 
 
 @case("unicode_proto0_eval.pkl")

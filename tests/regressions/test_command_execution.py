@@ -8,15 +8,17 @@ import pytest
 from tests.builders import (HARMLESS_CMD, call, callee, empty_dict, global_, mark, memoize, newtrue, none, obj,
                             pickle, proto, push, reduce, reduce_pickle, short_binunicode, stack_global, stop,
                             string, tuple1, tuple2, tuple_, binint1, build, frame)
-from tests.regressions.corpus import add, assert_dangerous, case, scan_bytes, scan_case
+from tests.regressions.corpus import assert_dangerous, case, family, scan_bytes, scan_case
 
 
-@pytest.mark.parametrize("protocol", [0, 1, 2, 3, 4, 5])
-def test_posix_system_every_protocol(tmp_path, protocol):
+PROTOCOLS = family("protocols", {f"posix_system_p{p}": (f"posix_system_p{p}.pkl", reduce_pickle("posix", "system", HARMLESS_CMD,
+                                                                                   protocol=p)) for p in range(6)})
+
+
+@pytest.mark.parametrize("name", sorted(PROTOCOLS))
+def test_posix_system_every_protocol(tmp_path, name):
     """The textbook payload, written as CPython writes os.system (posix.system), in every protocol."""
-    data = add(f"posix_system_p{protocol}", f"posix_system_p{protocol}.pkl",
-               reduce_pickle("posix", "system", HARMLESS_CMD, protocol=protocol))
-    finding = assert_dangerous(scan_bytes(tmp_path, data), "posix.system")
+    finding = assert_dangerous(scan_bytes(tmp_path, PROTOCOLS[name]), "posix.system")
     assert finding["details"]["family"] == "command-execution"
     assert "call_args" in finding["details"] and "modelaudit-test" in finding["details"]["call_args"]
 
@@ -43,11 +45,12 @@ COMMAND_CALLABLES = [
 ]
 
 
-@pytest.mark.parametrize("module,name,args", COMMAND_CALLABLES, ids=[f"{m}.{n}" for m, n, _ in COMMAND_CALLABLES])
-def test_command_execution_callables(tmp_path, module, name, args):
-    data = add(f"cmd_{module}_{name}", f"cmd_{module.replace('.', '_')}_{name}.pkl",
-               reduce_pickle(module, name, *args, protocol=4))
-    finding = assert_dangerous(scan_bytes(tmp_path, data), name)
+COMMANDS = family("commands", {f"{m}.{n}": (f"cmd_{m}_{n}.pkl", reduce_pickle(m, n, *a)) for m, n, a in COMMAND_CALLABLES})
+
+
+@pytest.mark.parametrize("target", sorted(COMMANDS))
+def test_command_execution_callables(tmp_path, target):
+    finding = assert_dangerous(scan_bytes(tmp_path, COMMANDS[target]), target.rsplit(".", 1)[1])
     assert finding["details"]["family"] == "command-execution"
 
 
@@ -221,3 +224,32 @@ def test_ghsa_f745_w6jp_hpxx_torch_collect_env_run(tmp_path):
 def test_ghsa_jhph_76pp_mggw_torch_collect_env_run_and_read_all(tmp_path):
     assert_dangerous(scan_case(tmp_path, ghsa_jhph_76pp_mggw_torch_collect_env_run_and_read_all),
                      "torch.utils.collect_env.run_and_read_all")
+
+
+PRIVATE_HELPERS = family("private_helper", {f"{m}.{n}": (f"private_helper_{m}_{n}.pkl", reduce_pickle(m, n, *a))
+                                            for m, n, a in [
+    ("uuid", "_find_mac_near_keyword", ("echo", "modelaudit-test", [b"x"], 0)),
+    ("platform", "_syscmd_file", ("/tmp/modelaudit-test",)),
+    ("subprocess", "_args_from_interpreter_flags", ()),
+    ("webbrowser", "_synthesize", (HARMLESS_CMD,)),
+    ("ctypes.util", "_findLib_gcc", ("c",)),
+    ("shutil", "_rmtree_unsafe", ("/tmp/modelaudit-test",)),
+    ("pydoc", "_start_server", ()),
+]})
+
+
+@pytest.mark.parametrize("target", sorted(PRIVATE_HELPERS))
+def test_private_stdlib_helpers_are_one_family(tmp_path, target):
+    """Private module-level helpers of the standard library are internals: critical even when unlisted."""
+    assert_dangerous(scan_bytes(tmp_path, PRIVATE_HELPERS[target]), target)
+
+
+def test_allowlisted_private_stdlib_names_stay_quiet(tmp_path):
+    """copyreg._reconstructor and re._compile are how protocol 0-2 write objects and patterns."""
+    from tests.builders import global_, pickle, proto, push, reduce, stop
+    from tests.regressions.corpus import assert_clean
+
+    data = pickle(proto(2), mark(), global_("re", "_compile"), push(("a+", 0), 2), reduce(),
+                  global_("copyreg", "_reconstructor"), global_("collections", "OrderedDict"),
+                  global_("builtins", "dict"), push({"a": 1}, 2), b"\x87", reduce(), tuple_(), stop())
+    assert_clean(scan_bytes(tmp_path, data))

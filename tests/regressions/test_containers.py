@@ -12,21 +12,25 @@ import pytest
 
 from tests.builders import (HARMLESS_CMD, JOBLIB_METHODS, Reduce, benign, binbytes, build, compress, empty_dict,
                             empty_tuple, global_, legacy_torch, mark, newfalse, newobj, npy, npy_object, npz, payload,
-                            patch_zip_flags, pickle, pop, proto, push, reduce, setitems, stop, torch_zip, zip_bytes)
-from tests.regressions.corpus import (add, assert_clean, assert_dangerous, assert_warning, case, issues, scan_bytes,
+                            patch_zip_flags, pickle, pop, proto, push, reduce, setitems, stop, torch_tar, torch_zip,
+                            zip_bytes)
+from tests.regressions.corpus import (CASES, add, family, assert_clean, assert_dangerous, assert_warning, case, issues, scan_bytes,
                                       scan_case)
 
 PAYLOAD = payload(4)
 
 
 # ----------------------------------------------------------------------------- renamed pickles
-@pytest.mark.parametrize("ext,promised", [(".safetensors", "safetensors"), (".bin", "tensor_binary"), (".txt", "text"),
-                                          (".npy", "numpy"), (".json", "json"), (".h5", "hdf5"), (".gguf", "gguf"),
-                                          (".zip", "zip"), (".yaml", "yaml")])
-def test_renamed_pickle_is_a_mismatch_and_still_scanned(tmp_path, ext, promised):
+RENAMED = {".safetensors": "safetensors", ".bin": "tensor_binary", ".txt": "text", ".npy": "numpy", ".json": "json",
+           ".h5": "hdf5", ".gguf": "gguf", ".zip": "zip", ".yaml": "yaml"}
+family("renamed", {ext: (f"renamed_model{ext}", PAYLOAD) for ext in RENAMED})
+
+
+@pytest.mark.parametrize("ext", sorted(RENAMED))
+def test_renamed_pickle_is_a_mismatch_and_still_scanned(tmp_path, ext):
     """CVE-2025-1889 / CVE-2025-10155: loaders dispatch on content, so the extension must not decide."""
-    data = add(f"renamed{ext}", f"renamed_model{ext}", PAYLOAD)
-    result = scan_bytes(tmp_path, data, f"model{ext}")
+    promised = RENAMED[ext]
+    result = scan_bytes(tmp_path, PAYLOAD, f"model{ext}")
     mismatch = assert_warning(result, "MA-S007", "File type validation failed: extension indicates")
     assert mismatch["message"].startswith(f"File type validation failed: extension indicates {promised} but magic "
                                           "bytes indicate pickle")
@@ -100,11 +104,14 @@ def cve_2025_1944_zip_local_name_differs() -> bytes:
     return torch_zip(PAYLOAD).replace(b"archive/data.pkl", b"archive/datap.kl", 1)
 
 
-@pytest.mark.parametrize("bits", [0x1, 0x20, 0x40])
+FLAG_BITS = family("CVE-2025-1945", {bits: (f"CVE-2025-1945-0x{bits:02x}.pt", patch_zip_flags(torch_zip(PAYLOAD), bits))
+                                      for bits in (0x1, 0x20, 0x40)})
+
+
+@pytest.mark.parametrize("bits", sorted(FLAG_BITS))
 def test_cve_2025_1945_zip_flag_bits(tmp_path, bits):
     """Sonatype: flag bits (encrypted, patched data, strong encryption) make zipfile refuse; torch does not."""
-    data = add(f"CVE-2025-1945-0x{bits:02x}", f"CVE-2025-1945-0x{bits:02x}.pt", patch_zip_flags(torch_zip(PAYLOAD), bits))
-    result = scan_bytes(tmp_path, data, "model.pt")
+    result = scan_bytes(tmp_path, FLAG_BITS[bits], "model.pt")
     assert_dangerous(result, "posix.system")
     assert_warning(result, "MA-A003", "strict zip reader")
     assert not issues(result, "MA-S005")
@@ -159,32 +166,73 @@ def test_legacy_torch_payload_in_sys_info(tmp_path):
     assert_dangerous(scan_case(tmp_path, legacy_torch_payload_in_sys_info), "posix.system")
 
 
+@case("legacy_torch_tar.pt")
+def legacy_torch_tar_format() -> bytes:
+    """torch.load still reads the pre-0.1.10 tar format: its "pickle" member is unpickled."""
+    return torch_tar(PAYLOAD)
+
+
+def test_legacy_torch_tar_format(tmp_path):
+    result = scan_case(tmp_path, legacy_torch_tar_format)
+    finding = assert_dangerous(result, "posix.system")
+    assert finding["location"].split(" (pos")[0].endswith(":pickle")
+    assert not issues(result, "MA-S004") and not issues(result, "MA-S007")
+
+
+def test_honest_legacy_torch_tar_is_clean(tmp_path):
+    assert_clean(scan_bytes(tmp_path, torch_tar(benign(2)), "old.pt"))
+
+
 # ----------------------------------------------------------------------------- joblib
+COMPRESSED = family("joblib", {m: (f"joblib_{m}.joblib", compress(PAYLOAD, m)) for m in JOBLIB_METHODS})
+
+
 @pytest.mark.parametrize("method", JOBLIB_METHODS)
 def test_joblib_compressed_payload(tmp_path, method):
-    data = add(f"joblib_{method}", f"joblib_{method}.joblib", compress(PAYLOAD, method))
-    result = scan_bytes(tmp_path, data, "model.joblib")
+    result = scan_bytes(tmp_path, COMPRESSED[method], "model.joblib")
     assert_dangerous(result, "posix.system")
     assert "compressed" in result["scanner_names"]
 
 
+def _joblib_dump(value: object, method: str | None) -> bytes:
+    """Bytes written by joblib.dump itself (the payload object only pickles, nothing runs)."""
+    import tempfile
+
+    import joblib
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.joblib")
+        joblib.dump(value, path, compress=(method, 3) if method else 0)
+        with open(path, "rb") as fh:
+            return fh.read()
+
+
+def _object_arrays() -> dict:
+    import numpy as np
+
+    return {"w": np.arange(6.0), "objects": np.array([1, Reduce(os.system, HARMLESS_CMD)], dtype=object)}
+
+
+for _method in JOBLIB_METHODS:
+    add(f"joblib_real:{_method}", f"joblib_real_{_method}.joblib",
+        lambda m=_method: _joblib_dump({"model": Reduce(os.system, HARMLESS_CMD)}, m))
+for _method in (None, *JOBLIB_METHODS):
+    add(f"joblib_object_array:{_method}", f"joblib_object_array_{_method}.joblib",
+        lambda m=_method: _joblib_dump(_object_arrays(), m))
+
+
 @pytest.mark.parametrize("method", JOBLIB_METHODS)
 def test_joblib_written_by_joblib_with_payload(tmp_path, method):
-    joblib = pytest.importorskip("joblib")
-    path = tmp_path / f"real_{method}.joblib"
-    joblib.dump({"model": Reduce(os.system, HARMLESS_CMD)}, path, compress=(method, 3))
-    assert_dangerous(scan_bytes(tmp_path, path.read_bytes(), f"real_{method}.joblib"), "posix.system")
+    pytest.importorskip("joblib")
+    data = CASES[f"joblib_real:{method}"].build()
+    assert_dangerous(scan_bytes(tmp_path, data, f"real_{method}.joblib"), "posix.system")
 
 
 @pytest.mark.parametrize("method", [None, *JOBLIB_METHODS])
 def test_joblib_object_array_with_payload(tmp_path, method):
     """joblib writes an object array as one more pickle right after its NumpyArrayWrapper."""
-    joblib = pytest.importorskip("joblib")
-    np = pytest.importorskip("numpy")
-    path = tmp_path / "objects.joblib"
-    arrays = {"w": np.arange(6.0), "objects": np.array([1, Reduce(os.system, HARMLESS_CMD)], dtype=object)}
-    joblib.dump(arrays, path, compress=(method, 3) if method else 0)
-    data = add(f"joblib_object_array_{method}", f"joblib_object_array_{method}.joblib", path.read_bytes())
+    pytest.importorskip("joblib")
+    data = CASES[f"joblib_object_array:{method}"].build()
     assert_dangerous(scan_bytes(tmp_path, data, "objects.joblib"), "posix.system")
 
 
@@ -239,12 +287,18 @@ def test_npy_object_array_with_payload(tmp_path):
     assert issues(result, "MA-N001", "info")
 
 
-def test_npy_written_by_numpy_with_payload(tmp_path):
-    np = pytest.importorskip("numpy")
+@case("numpy_save_object_payload.npy")
+def npy_written_by_numpy_with_payload() -> bytes:
+    import numpy as np
+
     buf = io.BytesIO()
     np.save(buf, np.array([Reduce(os.system, HARMLESS_CMD)], dtype=object), allow_pickle=True)
-    data = add("numpy_save_object_payload", "numpy_save_object_payload.npy", buf.getvalue())
-    assert_dangerous(scan_bytes(tmp_path, data, "array.npy"), "posix.system")
+    return buf.getvalue()
+
+
+def test_npy_written_by_numpy_with_payload(tmp_path):
+    pytest.importorskip("numpy")
+    assert_dangerous(scan_case(tmp_path, npy_written_by_numpy_with_payload), "posix.system")
 
 
 def test_npz_with_a_malicious_npy(tmp_path):
@@ -252,13 +306,23 @@ def test_npz_with_a_malicious_npy(tmp_path):
     assert "meta.npy" in finding["location"]
 
 
-@pytest.mark.parametrize("compressed", [False, True])
-def test_npz_written_by_numpy_with_payload(tmp_path, compressed):
-    np = pytest.importorskip("numpy")
+def _savez(compressed: bool) -> bytes:
+    import numpy as np
+
     buf = io.BytesIO()
     (np.savez_compressed if compressed else np.savez)(buf, w=np.arange(3.0),
                                                       o=np.array([Reduce(os.system, HARMLESS_CMD)], dtype=object))
-    data = add(f"numpy_savez_{compressed}", f"numpy_savez_{compressed}.npz", buf.getvalue())
+    return buf.getvalue()
+
+
+for _compressed in (False, True):
+    add(f"numpy_savez:{_compressed}", f"numpy_savez_{_compressed}.npz", lambda c=_compressed: _savez(c))
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_npz_written_by_numpy_with_payload(tmp_path, compressed):
+    pytest.importorskip("numpy")
+    data = CASES[f"numpy_savez:{compressed}"].build()
     assert_dangerous(scan_bytes(tmp_path, data, "arrays.npz"), "posix.system")
 
 
@@ -281,3 +345,40 @@ def test_object_array_pickle_in_a_plain_zip_with_binbytes(tmp_path):
     result = scan_bytes(tmp_path, data, "x.npz")
     assert_dangerous(result, "pickle.loads")
     assert_dangerous(result, "posix.system")
+
+
+OBJECT_DESCRS = family("object_dtype", {key: (f"object_dtype_{key}.npy", npy(descr, (1,), PAYLOAD)) for key, descr in {
+    "object": "object", "object_": "object_", "big-endian": ">O", "O8": "O8", "subarray": ("O", (1,)),
+    "structured": [("a", "<f4"), ("b", "object")]}.items()})
+
+
+@pytest.mark.parametrize("key", sorted(OBJECT_DESCRS))
+def test_every_spelling_of_the_object_dtype(tmp_path, key):
+    """np.load accepts any descr np.dtype understands; each one that holds objects unpickles the data."""
+    assert_dangerous(scan_bytes(tmp_path, OBJECT_DESCRS[key], "array.npy"), "posix.system")
+
+
+@case("joblib_zfile_compat.pkl")
+def joblib_compat_zfile() -> bytes:
+    """joblib.load still reads the pre-0.10 'ZF' + hex length + zlib format ("compat")."""
+    from tests.builders import joblib_zfile
+
+    return joblib_zfile(PAYLOAD)
+
+
+def test_joblib_compat_zfile(tmp_path):
+    result = scan_case(tmp_path, joblib_compat_zfile)
+    assert_dangerous(result, "posix.system")
+    assert not issues(result, "MA-S007") and not issues(result, "MA-P006")
+
+
+def test_joblib_compat_zfile_detected_like_joblib_does(tmp_path):
+    pytest.importorskip("joblib")
+    from joblib.numpy_pickle_compat import read_zfile
+    from joblib.numpy_pickle_utils import _detect_compressor
+    from tests.builders import joblib_zfile
+
+    honest = joblib_zfile(benign(2))
+    assert _detect_compressor(io.BytesIO(honest)) == "compat"
+    assert read_zfile(io.BytesIO(honest)) == benign(2)  # decompression only, nothing is unpickled
+    assert_clean(scan_bytes(tmp_path, honest, "old.joblib"))

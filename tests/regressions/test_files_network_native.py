@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.builders import (HARMLESS_CMD, build, call, callee, empty_dict, global_, pickle, proto, push, reduce,
-                            reduce_pickle, stop, tuple1, tuple2, binint2, binget, memoize, short_binbytes,
-                            short_binunicode, stack_global, npy_object)
-from tests.regressions.corpus import add, assert_dangerous, case, scan_bytes, scan_case
+from tests.builders import (HARMLESS_CMD, binint2, build, call, callee, empty_dict, global_, npy_object, pickle, proto,
+                            push, reduce, reduce_pickle, short_binbytes, short_binunicode, stop, tuple1, tuple2)
+from tests.regressions.corpus import assert_dangerous, case, family, scan_bytes, scan_case
 
 TMP = "/tmp/modelaudit-test-target"
 
@@ -18,10 +17,12 @@ FILES = [("shutil", "rmtree", (TMP,)), ("shutil", "copy", ("/etc/hostname", TMP)
          ("numpy", "save", (TMP, [1])), ("torch", "save", ({}, TMP)), ("tarfile", "open", (TMP,))]
 
 
-@pytest.mark.parametrize("module,name,args", FILES, ids=[f"{m}.{n}" for m, n, _ in FILES])
-def test_file_access(tmp_path, module, name, args):
-    data = add(f"files_{module}_{name}", f"files_{module}_{name}.pkl", reduce_pickle(module, name, *args))
-    assert_dangerous(scan_bytes(tmp_path, data), name)
+FILE_CASES = family("files", {f"{m}.{n}": (f"files_{m}_{n}.pkl", reduce_pickle(m, n, *a)) for m, n, a in FILES})
+
+
+@pytest.mark.parametrize("target", sorted(FILE_CASES))
+def test_file_access(tmp_path, target):
+    assert_dangerous(scan_bytes(tmp_path, FILE_CASES[target]), target.split(".", 1)[1])
 
 
 @case("picklescan_logging_FileHandler.pkl")
@@ -63,10 +64,13 @@ NETWORK = [("socket", "create_connection", (("127.0.0.1", 9),)), ("socket", "soc
            ("keras.utils", "get_file", ("x", "https://example.invalid"))]
 
 
-@pytest.mark.parametrize("module,name,args", NETWORK, ids=[f"{m}.{n}" for m, n, _ in NETWORK])
-def test_network_access(tmp_path, module, name, args):
-    data = add(f"net_{module}_{name}", f"net_{module}_{name}.pkl", reduce_pickle(module, name, *args, protocol=2))
-    finding = assert_dangerous(scan_bytes(tmp_path, data), name)
+NETWORK_CASES = family("net", {f"{m}.{n}": (f"net_{m}_{n}.pkl", reduce_pickle(m, n, *a, protocol=2))
+                               for m, n, a in NETWORK})
+
+
+@pytest.mark.parametrize("target", sorted(NETWORK_CASES))
+def test_network_access(tmp_path, target):
+    finding = assert_dangerous(scan_bytes(tmp_path, NETWORK_CASES[target]), target.rsplit(".", 1)[1])
     assert finding["details"]["family"] in ("network-access", "nested-loader")
 
 
@@ -129,10 +133,12 @@ NATIVE = [("ctypes", "cdll.LoadLibrary", ("libc.so.6",)), ("_ctypes", "dlopen", 
           ("torch.classes", "load_library", ("/tmp/modelaudit-test.so",))]
 
 
-@pytest.mark.parametrize("module,name,args", NATIVE, ids=[f"{m}.{n}" for m, n, _ in NATIVE])
-def test_native_code(tmp_path, module, name, args):
-    data = add(f"native_{module}_{name}", f"native_{module}_{name}.pkl", reduce_pickle(module, name, *args))
-    assert_dangerous(scan_bytes(tmp_path, data), f"{module}.{name}")
+NATIVE_CASES = family("native", {f"{m}.{n}": (f"native_{m}_{n}.pkl", reduce_pickle(m, n, *a)) for m, n, a in NATIVE})
+
+
+@pytest.mark.parametrize("target", sorted(NATIVE_CASES))
+def test_native_code(tmp_path, target):
+    assert_dangerous(scan_bytes(tmp_path, NATIVE_CASES[target]), target)
 
 
 @case("picklescan_malicious9_sys_exit.pkl")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.builders import reduce_pickle
-from tests.regressions.corpus import add, assert_dangerous, case, scan_bytes, scan_case
+from tests.regressions.corpus import family, assert_dangerous, case, scan_bytes, scan_case
 
 PIP_ARGS = ["install", "modelaudit-test-package", "--no-input", "-q", "--exists-action", "i", "--isolated"]
 
@@ -57,7 +57,10 @@ INSTALLERS = [("pip._internal.cli.main", "main", (PIP_ARGS,)), ("pip._internal",
               ("pkg_resources", "require", ("modelaudit-test-package",))]
 
 
-@pytest.mark.parametrize("module,name,args", INSTALLERS, ids=[f"{m}.{n}" for m, n, _ in INSTALLERS])
-def test_installer_family(tmp_path, module, name, args):
-    data = add(f"installer_{module}_{name}", f"installer_{module}_{name}.pkl", reduce_pickle(module, name, *args))
-    assert_dangerous(scan_bytes(tmp_path, data), f"{module}.{name}")
+INSTALLER_CASES = family("installer", {f"{m}.{n}": (f"installer_{m}_{n}.pkl", reduce_pickle(m, n, *a))
+                                       for m, n, a in INSTALLERS})
+
+
+@pytest.mark.parametrize("target", sorted(INSTALLER_CASES))
+def test_installer_family(tmp_path, target):
+    assert_dangerous(scan_bytes(tmp_path, INSTALLER_CASES[target]), target)

@@ -11,7 +11,7 @@ import pytest
 
 from tests.builders import (benign, call, callee, global_, mark, payload, pickle, proto, push, reduce,
                             reduce_pickle, stop, tuple1, tuple_)
-from tests.regressions.corpus import (add, assert_dangerous, assert_warning, case, issues, scan_bytes, scan_case)
+from tests.regressions.corpus import (family, assert_dangerous, assert_warning, case, issues, scan_bytes, scan_case)
 
 INNER = payload(4)
 
@@ -50,7 +50,7 @@ def _decoded(decoder: tuple[str, str], encoded: object, *extra: object) -> bytes
     return pickle(proto(4), callee("pickle", "loads"), call(*decoder, encoded, *extra), tuple1(), reduce(), stop())
 
 
-ENCODINGS = {
+ENCODINGS = family("nested", {k: (f"nested_{k}.pkl", build()) for k, build in {
     "base64.b64decode": lambda: _decoded(("base64", "b64decode"), base64.b64encode(INNER).decode()),
     "base64.b85decode": lambda: _decoded(("base64", "b85decode"), base64.b85encode(INNER)),
     "bytes.fromhex": lambda: _decoded(("builtins", "bytes.fromhex"), INNER.hex()),
@@ -65,13 +65,12 @@ ENCODINGS = {
     "base64_then_zlib": lambda: pickle(proto(4), callee("pickle", "loads"), callee("zlib", "decompress"),
                                        call("base64", "b64decode", base64.b64encode(zlib.compress(INNER))), tuple1(),
                                        reduce(), tuple1(), reduce(), stop()),
-}
+}.items()})
 
 
 @pytest.mark.parametrize("encoding", sorted(ENCODINGS))
 def test_encoded_nested_pickles_are_decoded_and_scanned(tmp_path, encoding):
-    data = add(f"nested_{encoding}", f"nested_{encoding}.pkl", ENCODINGS[encoding]())
-    result = scan_bytes(tmp_path, data)
+    result = scan_bytes(tmp_path, ENCODINGS[encoding])
     assert_dangerous(result, "posix.system")
     embedded = issues(result, "MA-P012", "info")
     assert embedded and embedded[0]["details"]["size"] == len(INNER)
@@ -84,17 +83,18 @@ def _nest(levels: int) -> bytes:
     return data
 
 
+DEPTHS = family("nested_depth", {n: (f"nested_depth_{n}.pkl", _nest(n)) for n in (3, 7)})
+
+
 def test_nested_pickles_within_the_depth_budget(tmp_path):
-    data = add("nested_depth_3", "nested_depth_3.pkl", _nest(3))
-    result = scan_bytes(tmp_path, data)
+    result = scan_bytes(tmp_path, DEPTHS[3])
     assert_dangerous(result, "posix.system")
     assert len(issues(result, "MA-P012")) == 3
 
 
 def test_nested_pickles_past_the_depth_budget(tmp_path):
     """Past max_nested_pickle_depth the data is not decoded, but the file never reads as clean."""
-    data = add("nested_depth_7", "nested_depth_7.pkl", _nest(7))
-    result = scan_bytes(tmp_path, data)
+    result = scan_bytes(tmp_path, DEPTHS[7])
     assert_dangerous(result, "pickle.loads")
     assert_warning(result, "MA-S012", "nested 5 pickles deep")
     assert not [i for i in issues(result) if "posix.system" in i["message"]]
@@ -117,10 +117,13 @@ LOADERS = [("dill", "loads"), ("cloudpickle", "loads"), ("numpy", "load"), ("job
            ("shelve", "open")]
 
 
-@pytest.mark.parametrize("module,name", LOADERS, ids=[f"{m}.{n}" for m, n in LOADERS])
-def test_nested_loader_family(tmp_path, module, name):
-    data = add(f"loader_{module}_{name}", f"loader_{module}_{name}.pkl", nested_loads(b"payload", (module, name)))
-    finding = assert_dangerous(scan_bytes(tmp_path, data), f"{module}.{name}")
+LOADER_CASES = family("loader", {f"{m}.{n}": (f"loader_{m}_{n}.pkl", nested_loads(b"payload", (m, n)))
+                                for m, n in LOADERS})
+
+
+@pytest.mark.parametrize("target", sorted(LOADER_CASES))
+def test_nested_loader_family(tmp_path, target):
+    finding = assert_dangerous(scan_bytes(tmp_path, LOADER_CASES[target]), target)
     assert finding["details"]["family"] in ("nested-loader", "code-evaluation", "file-access")
 
 
@@ -140,3 +143,45 @@ def test_embedded_honest_pickle_still_flags_the_loader(tmp_path):
     result = scan_bytes(tmp_path, nested_loads(benign(4)))
     assert_dangerous(result, "pickle.loads")
     assert not [i for i in issues(result) if i["severity"] == "critical" and "pickle.loads" not in i["message"]]
+
+
+def _load_from_bytes_of_int_list(data: bytes) -> bytes:
+    from tests.builders import appends, empty_list
+
+    return pickle(proto(2), global_("torch.storage", "_load_from_bytes"), global_("builtins", "bytes"), mark(),
+                  empty_list(), mark(), *[push(b, 2) for b in data], appends(), tuple_(), reduce(), tuple1(),
+                  reduce(), stop())
+
+
+@case("load_from_bytes_int_list.pkl")
+def allowlisted_loader_fed_an_int_list() -> bytes:
+    """torch.storage._load_from_bytes is allowlisted (torch writes it with literal bytes); bytes([...]) is too."""
+    return _load_from_bytes_of_int_list(INNER)
+
+
+@case("load_from_bytes_computed.pkl")
+def allowlisted_loader_fed_computed_bytes() -> bytes:
+    """The same with more byte values than the walker keeps: the data cannot be rebuilt, so it is flagged."""
+    return _load_from_bytes_of_int_list(INNER + b"N0" * 40)
+
+
+def test_allowlisted_loader_fed_an_int_list(tmp_path):
+    result = scan_case(tmp_path, allowlisted_loader_fed_an_int_list)
+    assert_dangerous(result, "posix.system")
+    assert issues(result, "MA-P012", "info")
+
+
+def test_allowlisted_loader_fed_computed_bytes(tmp_path):
+    result = scan_case(tmp_path, allowlisted_loader_fed_computed_bytes)
+    finding = assert_dangerous(result, "torch.storage._load_from_bytes loads data computed at load time")
+    assert finding["details"]["family"] == "nested-loader"
+
+
+def test_allowlisted_loader_with_literal_honest_bytes_is_clean(tmp_path):
+    from tests.builders import binbytes, legacy_torch
+
+    data = pickle(proto(2), global_("torch.storage", "_load_from_bytes"), binbytes(legacy_torch(benign(2))), tuple1(),
+                  reduce(), stop())
+    result = scan_bytes(tmp_path, data)
+    assert not [i for i in result["issues"] if i["severity"] in ("warning", "critical")], result["issues"]
+    assert issues(result, "MA-P012", "info")

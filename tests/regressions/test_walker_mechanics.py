@@ -12,7 +12,7 @@ from tests.builders import (CANARY_MODULE, HARMLESS_CMD, benign, binget, binint,
                             payload, persid, pickle, pop, pop_mark, proto, push, put, reduce, reduce_pickle,
                             setitem, short_binunicode, stack_global, stop, string, tuple1, tuple2, tuple_, unicode_,
                             binunicode, binunicode8, short_binstring, binstring, appends)
-from tests.regressions.corpus import (add, assert_clean, assert_dangerous, assert_warning, case, issues, scan_bytes,
+from tests.regressions.corpus import (family, assert_clean, assert_dangerous, assert_warning, case, issues, scan_bytes,
                                       scan_case)
 
 CMD = (HARMLESS_CMD,)
@@ -23,14 +23,15 @@ STRING_OPS = {"short_binunicode": short_binunicode, "binunicode": binunicode, "b
               "unicode": unicode_, "string": string, "short_binstring": short_binstring, "binstring": binstring}
 
 
-@pytest.mark.parametrize("op", sorted(STRING_OPS))
+STACK_GLOBAL_TEXT = family("stack_global", {
+    op: (f"stack_global_{op}.pkl", pickle(proto(4), text("os"), text("system"), stack_global(), text(HARMLESS_CMD),
+                                          tuple1(), reduce(), stop())) for op, text in STRING_OPS.items()})
+
+
+@pytest.mark.parametrize("op", sorted(STACK_GLOBAL_TEXT))
 def test_stack_global_from_every_string_opcode(tmp_path, op):
     """STACK_GLOBAL takes its operands from any text-pushing opcode (GHSA-9gvj-pp9x-gcfr used STRING)."""
-    push_text = STRING_OPS[op]
-    data = add(f"stack_global_{op}", f"stack_global_{op}.pkl",
-               pickle(proto(4), push_text("os"), push_text("system"), stack_global(), push_text(HARMLESS_CMD),
-                      tuple1(), reduce(), stop()))
-    finding = assert_dangerous(scan_bytes(tmp_path, data), "os.system")
+    finding = assert_dangerous(scan_bytes(tmp_path, STACK_GLOBAL_TEXT[op]), "os.system")
     assert finding["details"]["opcode"] == "STACK_GLOBAL"
 
 
@@ -52,15 +53,17 @@ MEMO_GETS = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(MEMO_GETS))
+MEMO_CASES = family("memo", {
+    kind: (f"memo_{kind}.pkl", pickle(proto(4), short_binunicode("os"), store(0), pop(), short_binunicode("system"),
+                                      store(1), pop(), push({"weights": [1, 2], "name": "model"}), pop(),
+                                      load(0), load(1), stack_global(), push(CMD), reduce(), stop()))
+    for kind, (store, load) in MEMO_GETS.items()})
+
+
+@pytest.mark.parametrize("kind", sorted(MEMO_CASES))
 def test_stack_global_operands_from_the_memo(tmp_path, kind):
     """Module and name are stored in the memo long before STACK_GLOBAL reads them back."""
-    store, load = MEMO_GETS[kind]
-    data = add(f"memo_{kind}", f"memo_{kind}.pkl",
-               pickle(proto(4), short_binunicode("os"), store(0), pop(), short_binunicode("system"), store(1), pop(),
-                      push({"weights": [1, 2], "name": "model"}), pop(),  # unrelated data in between
-                      load(0), load(1), stack_global(), push(CMD), reduce(), stop()))
-    assert_dangerous(scan_bytes(tmp_path, data), "os.system")
+    assert_dangerous(scan_bytes(tmp_path, MEMO_CASES[kind]), "os.system")
 
 
 @case("picklescan_issue14_memo_confusion.pkl")
@@ -134,11 +137,14 @@ DOTTED = [("pathlib", "os.system"), ("torch", "serialization.pickle.loads"), ("c
           ("tqdm.auto", "os.system"), ("builtins", "__builtins__.eval")]
 
 
-@pytest.mark.parametrize("module,name", DOTTED, ids=[f"{m}+{n}" for m, n in DOTTED])
-def test_dotted_names_walk_attributes_of_innocent_modules(tmp_path, module, name):
-    data = add(f"dotted_{module}_{name}", f"dotted_{module}_{name}.pkl",
-               reduce_pickle(module, name, HARMLESS_CMD, protocol=2))
-    result = scan_bytes(tmp_path, data)
+DOTTED_CASES = family("dotted", {f"{m}+{n}": (f"dotted_{m}_{n}.pkl", reduce_pickle(m, n, HARMLESS_CMD, protocol=2))
+                                  for m, n in DOTTED})
+
+
+@pytest.mark.parametrize("key", sorted(DOTTED_CASES))
+def test_dotted_names_walk_attributes_of_innocent_modules(tmp_path, key):
+    name = key.split("+", 1)[1]
+    result = scan_bytes(tmp_path, DOTTED_CASES[key])
     hits = issues(result, severity="critical")
     assert any(h["rule_code"] in ("MA-P001", "MA-P003") and name in h["message"] for h in hits), result["issues"]
 
@@ -150,15 +156,17 @@ PY2 = [("__builtin__", "eval", "builtins.eval"), ("__builtin__", "reduce", "buil
        ("SocketServer", "TCPServer", "SocketServer.TCPServer"), ("thread", "start_new_thread", "thread.start_new_thread")]
 
 
+PY2_CASES = family("py2", {f"{m}.{n}": (f"py2_{m}_{n}.pkl", reduce_pickle(m, n, "x", protocol=0)) for m, n, _ in PY2})
+
+
 @pytest.mark.parametrize("module,name,target", PY2, ids=[f"{m}.{n}" for m, n, _ in PY2])
 def test_python2_aliases(tmp_path, module, name, target):
     """find_class maps Python 2 names (fix_imports): __builtin__.reduce is functools.reduce."""
-    data = add(f"py2_{module}_{name}", f"py2_{module}_{name}.pkl", reduce_pickle(module, name, "x", protocol=0))
-    assert_dangerous(scan_bytes(tmp_path, data), target)
+    assert_dangerous(scan_bytes(tmp_path, PY2_CASES[f"{module}.{name}"]), target)
 
 
 # ----------------------------------------------------------------------------- every calling opcode
-CALLS = {
+CALLS = family("calls", {k: (f"calls_{k}.pkl", v) for k, v in {
     "reduce": pickle(proto(2), global_("os", "system"), push(CMD, 2), reduce(), stop()),
     "inst": pickle(mark(), string(HARMLESS_CMD), inst("os", "system"), stop()),
     "obj": pickle(mark(), global_("os", "system"), string(HARMLESS_CMD), obj(), stop()),
@@ -166,12 +174,12 @@ CALLS = {
                      stop()),
     "newobj_ex": pickle(proto(4), callee("subprocess", "Popen"), push((["echo", "modelaudit-test"],)), empty_dict(),
                         newobj_ex(), stop()),
-}
+}.items()})
 
 
 @pytest.mark.parametrize("opcode", sorted(CALLS))
 def test_every_calling_opcode(tmp_path, opcode):
-    data = add(f"calls_{opcode}", f"calls_{opcode}.pkl", CALLS[opcode])
+    data = CALLS[opcode]
     finding = assert_dangerous(scan_bytes(tmp_path, data), "system" if opcode in ("reduce", "inst", "obj") else "Popen")
     assert "call_args" in finding["details"], "the call and its arguments are recorded on the finding"
 
@@ -200,11 +208,14 @@ def test_build_sets_reduce_in_slotstate(tmp_path):
     assert_dangerous(scan_case(tmp_path, build_sets_reduce_in_slotstate), "__reduce__", code="MA-P010")
 
 
-@pytest.mark.parametrize("opcode,op", [("EXT1", ext1(1)), ("EXT2", ext2(0x1234)), ("EXT4", ext4(0x123456))])
-def test_extension_registry_opcodes(tmp_path, opcode, op):
+EXT_CASES = family("ext", {k: (f"ext_{k}.pkl", pickle(proto(2), op, push(CMD, 2), reduce(), stop()))
+                          for k, op in [("EXT1", ext1(1)), ("EXT2", ext2(0x1234)), ("EXT4", ext4(0x123456))]})
+
+
+@pytest.mark.parametrize("opcode", sorted(EXT_CASES))
+def test_extension_registry_opcodes(tmp_path, opcode):
     """EXT* name a global through copyreg's registry, set up by the loading process: always a warning."""
-    data = add(f"ext_{opcode}", f"ext_{opcode}.pkl", pickle(proto(2), op, push(CMD, 2), reduce(), stop()))
-    finding = assert_warning(scan_bytes(tmp_path, data), "MA-P008", opcode)
+    finding = assert_warning(scan_bytes(tmp_path, EXT_CASES[opcode]), "MA-P008", opcode)
     assert finding["details"]["opcode"] == opcode
 
 
@@ -240,14 +251,17 @@ def test_ghsa_mxhj_88fx_4pcv_obj_pop(tmp_path):
     assert_warning(result, "MA-P005", "smtplib.SMTP")
 
 
-@pytest.mark.parametrize("discard", ["pop", "pop_mark", "setitem_then_pop"])
+_BODY = call("posix", "system", HARMLESS_CMD)
+DISCARDS = family("discard", {k: (f"discard_{k}.pkl", pickle(proto(4), v, push({"weights": [1, 2]}), stop()))
+                              for k, v in {"pop": pickle(_BODY, pop()),
+                                           "pop_mark": pickle(mark(), _BODY, dup(), pop_mark()),
+                                           "setitem_then_pop": pickle(empty_dict(), push("k"), _BODY, setitem(),
+                                                                      pop())}.items()})
+
+
+@pytest.mark.parametrize("discard", sorted(DISCARDS))
 def test_discarded_calls(tmp_path, discard):
-    body = call("posix", "system", HARMLESS_CMD)
-    variants = {"pop": pickle(body, pop()), "pop_mark": pickle(mark(), body, dup(), pop_mark()),
-                "setitem_then_pop": pickle(empty_dict(), push("k"), body, setitem(), pop())}
-    data = add(f"discard_{discard}", f"discard_{discard}.pkl",
-               pickle(proto(4), variants[discard], push({"weights": [1, 2]}), stop()))
-    result = scan_bytes(tmp_path, data)
+    result = scan_bytes(tmp_path, DISCARDS[discard])
     assert_dangerous(result, "posix.system")
     if discard != "setitem_then_pop":
         assert_warning(result, "MA-P005", "posix.system")
@@ -303,21 +317,26 @@ def test_picklescan_type_confusion(tmp_path):
     assert issues(result, "MA-P007", "critical")
 
 
-@pytest.mark.parametrize("tail", [b"\xff\xfe", b"X\xff\xff\xff\x7f", b"(t", b"c\n", b"\x80\x09", b"N" * 9])
+BROKEN = family("broken_tail", {
+    tail.hex(): (f"broken_{tail.hex()}.pkl", pickle(proto(4), call("posix", "system", HARMLESS_CMD), tail))
+    for tail in [b"\xff\xfe", b"X\xff\xff\xff\x7f", b"(t", b"c\n", b"\x80\x09", b"N" * 9]})
+
+
+@pytest.mark.parametrize("tail", sorted(BROKEN))
 def test_payload_before_every_kind_of_break(tmp_path, tail):
-    data = add(f"broken_tail_{tail.hex()}", f"broken_{tail.hex()}.pkl",
-               pickle(proto(4), call("posix", "system", HARMLESS_CMD), tail))
-    result = scan_bytes(tmp_path, data)
+    result = scan_bytes(tmp_path, BROKEN[tail])
     assert_dangerous(result, "posix.system")
     assert_warning(result, "MA-P006")
 
 
-@pytest.mark.parametrize("position", [2, 3])
+STACKED = family("stacked", {p: (f"stacked_{p}.pkl", b"".join([benign(2), benign(0)][: p - 1] + [payload(4)]))
+                              for p in (2, 3)})
+
+
+@pytest.mark.parametrize("position", sorted(STACKED))
 def test_stacked_pickles_payload_later(tmp_path, position):
     """pickle.load in a loop (and torch's legacy format) reads every stream in a file."""
-    streams = [benign(2), benign(0), benign(4)][: position - 1] + [payload(4)]
-    data = add(f"stacked_{position}", f"stacked_{position}.pkl", b"".join(streams))
-    assert_dangerous(scan_bytes(tmp_path, data), "posix.system")
+    assert_dangerous(scan_bytes(tmp_path, STACKED[position]), "posix.system")
 
 
 def test_honest_stacked_pickles_are_clean(tmp_path):
@@ -325,7 +344,7 @@ def test_honest_stacked_pickles_are_clean(tmp_path):
 
 
 # ----------------------------------------------------------------------------- protocols and text spellings
-TEXT_STARTS = {
+TEXT_STARTS = family("start", {k: (f"start_{k}.pkl", v) for k, v in {
     "mark_string": pickle(mark(), string(HARMLESS_CMD), inst("os", "system"), stop()),
     "mark_dict": pickle(mark(), b"d", mark(), global_("os", "system"), string(HARMLESS_CMD), tuple_(), reduce(),
                         b"p0\n", pop(), stop()),
@@ -337,15 +356,14 @@ TEXT_STARTS = {
                           short_binunicode(HARMLESS_CMD), tuple1(), reduce(), stop()),
     "proto0_header": pickle(proto(0), global_("os", "system"), mark(), string(HARMLESS_CMD), tuple_(), reduce(),
                             stop()),
-}
+}.items()})
 
 
 @pytest.mark.parametrize("start", sorted(TEXT_STARTS))
 @pytest.mark.parametrize("ext", [".pkl", ".bin", ".dat"])
 def test_text_and_headerless_pickles(tmp_path, start, ext):
     """Protocol 0/1 pickles begin with (S, (d, cos, c__builtin__; pickles need no PROTO header at all."""
-    data = add(f"start_{start}", f"start_{start}.pkl", TEXT_STARTS[start])
-    result = scan_bytes(tmp_path, data, f"model{ext}")
+    result = scan_bytes(tmp_path, TEXT_STARTS[start], f"model{ext}")
     assert [i for i in issues(result, severity="critical") if i["rule_code"] == "MA-P001"], result["issues"]
 
 
@@ -355,20 +373,26 @@ def test_honest_data_in_every_protocol_is_clean(tmp_path, protocol):
 
 
 # ----------------------------------------------------------------------------- unknown is never clean
-@pytest.mark.parametrize("module,name", [("some_pkg.mod", "thing"), ("__main__", "MyModel"), (CANARY_MODULE, "boom"),
-                                         ("sklearn_lookalike", "Pipeline"), ("builtins", "dict.get")])
-def test_unknown_globals_are_warnings(tmp_path, module, name):
-    data = add(f"unknown_{module}_{name}", f"unknown_{module}_{name}.pkl", reduce_pickle(module, name, 1, protocol=4))
-    result = scan_bytes(tmp_path, data)
-    finding = assert_warning(result, "MA-P002", f"{module}.{name}")
+UNKNOWN = family("unknown", {f"{m}.{n}": (f"unknown_{m}_{n}.pkl", reduce_pickle(m, n, 1, protocol=4)) for m, n in [
+    ("some_pkg.mod", "thing"), ("__main__", "MyModel"), (CANARY_MODULE, "boom"), ("sklearn_lookalike", "Pipeline"),
+    ("builtins", "dict.get")]})
+
+
+@pytest.mark.parametrize("target", sorted(UNKNOWN))
+def test_unknown_globals_are_warnings(tmp_path, target):
+    result = scan_bytes(tmp_path, UNKNOWN[target])
+    finding = assert_warning(result, "MA-P002", target)
     assert finding["details"]["opcode"] == "STACK_GLOBAL"
     assert result["summary"]["exit_code"] == 1
 
 
+@case("unknown_reference_only.pkl")
+def unknown_global_referenced_not_called() -> bytes:
+    return pickle(proto(2), empty_list(), mark(), global_(CANARY_MODULE, "Thing"), appends(), stop())
+
+
 def test_unknown_global_without_call_is_still_a_warning(tmp_path):
-    data = add("unknown_reference_only", "unknown_reference_only.pkl",
-               pickle(proto(2), empty_list(), mark(), global_(CANARY_MODULE, "Thing"), appends(), stop()))
-    assert_warning(scan_bytes(tmp_path, data), "MA-P002", CANARY_MODULE)
+    assert_warning(scan_case(tmp_path, unknown_global_referenced_not_called), "MA-P002", CANARY_MODULE)
 
 
 def test_honest_lookalikes_stay_quiet(tmp_path):
@@ -378,3 +402,25 @@ def test_honest_lookalikes_stay_quiet(tmp_path):
                      push(1, 2), setitem(), build())
     data = pickle(proto(2), mark(), text, ordered, push(b"\x00binary\xff", 2), tuple_(), stop())
     assert_clean(scan_bytes(tmp_path, data))
+
+
+STACKED_BROKEN = family("stacked_broken", {k: (f"stacked_broken_{k}.pkl", benign(4) + v) for k, v in {
+    "headerless": pickle(short_binunicode("posix"), short_binunicode("system"), stack_global(),
+                         short_binunicode(HARMLESS_CMD), tuple1(), reduce(), b"\xff\xff"),
+    "proto4": pickle(proto(4), call("posix", "system", HARMLESS_CMD), b"\xff\xff"),
+    "text": pickle(global_("posix", "system"), mark(), string(HARMLESS_CMD), tuple_(), reduce(), b"\xff"),
+}.items()})
+
+
+@pytest.mark.parametrize("kind", sorted(STACKED_BROKEN))
+def test_second_stream_with_payload_then_break(tmp_path, kind):
+    """A later stream that runs its payload and then breaks is still a stream, not trailing bytes."""
+    result = scan_bytes(tmp_path, STACKED_BROKEN[kind])
+    assert_dangerous(result, "posix.system")
+    assert_warning(result, "MA-P006")
+
+
+def test_honest_pickle_with_trailing_bytes_is_quiet(tmp_path):
+    for tail in (b"\x8c\x05hello\xff\xff", b"hello world\n", b"\x00" * 64):
+        result = scan_bytes(tmp_path, benign(4) + tail)
+        assert not issues(result, "MA-P001") and not issues(result, "MA-P006"), result["issues"]

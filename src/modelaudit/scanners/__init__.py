@@ -6,19 +6,25 @@ from __future__ import annotations
 from .base import BaseScanner, IssueSeverity, ScanResult
 from .compressed import CompressedScanner
 from .containers import ZipScanner
+from .gguf import GgufScanner
 from .numpy import NumpyScanner
+from .onnx import OnnxScanner
 from .pickle import PickleScanner
 from .pytorch import PyTorchScanner
 from .safetensors import SafetensorsScanner
 from .simple import ExecutableScanner, TextScanner
+from .tar import TarScanner
 
 SCANNER_REGISTRY: list[type[BaseScanner]] = [
     PickleScanner,
     PyTorchScanner,
     NumpyScanner,
     SafetensorsScanner,
+    GgufScanner,
+    OnnxScanner,
     CompressedScanner,
     ZipScanner,
+    TarScanner,
     ExecutableScanner,
     TextScanner,
 ]

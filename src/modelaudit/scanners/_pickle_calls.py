@@ -154,6 +154,15 @@ class CallAnalysis:
             data = _as_bytes(first)
             if data is not None and self._on_embedded is not None:
                 self._on_embedded(data, call.pos, target)
+            elif data is None and isinstance(call.args, tuple) and call.args and func.verdict.level is Level.SAFE:
+                # An allowlisted loader (torch.storage._load_from_bytes) fed bytes computed at load time:
+                # the nested stream runs and cannot be checked.
+                self._report(_finding_obj("MA-P001", f"{target} loads data computed at load time "
+                                          f"({short_repr(first, 120)}); the nested pickle cannot be checked", call.pos,
+                                          {"position": call.pos, "loader": target, "family": "nested-loader",
+                                           "call_args": short_repr(call.args, 300)},
+                                          f"{target} unpickles its argument; honest files pass it literal bytes, "
+                                          "so a computed argument hides a nested pickle from the scan."))
 
     def _attribute(self, call: Call, obj: Any) -> Global | None:
         """getattr(<module or global>, "name") names a new global: classify it too."""
@@ -239,8 +248,24 @@ def _as_bytes(value: Any) -> bytes | None:
     return None
 
 
+def _finding_obj(code: str, message: str, pos: int, details: dict, why: str) -> Finding:
+    from ._pickle_vm import Finding
+
+    return Finding(code, message, pos, details, why)
+
+
+def _int_list(value: Any) -> bytes | None:
+    """bytes([128, 4, ...]): a fully kept list of byte values."""
+    if isinstance(value, Container) and value.kind == "list" and value.count == len(value.items):
+        if all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 256 for i in value.items):
+            return bytes(value.items)
+    return None
+
+
 def _decode(target: str, arg: Any, args: Any) -> bytes | None:
     data = _as_bytes(arg)
+    if data is None and target in ("builtins.bytes", "builtins.bytearray"):
+        return _int_list(arg)
     if data is None or len(data) > _MAX_DECODE:
         return None
     plain = tuple(a.value if isinstance(a, Call) and isinstance(a.value, bytes) else a

@@ -53,6 +53,11 @@ def open_decompressed(fmt: str, raw: BinaryIO) -> BinaryIO:
         return lzma.LZMAFile(raw, format=lzma.FORMAT_XZ)
     if fmt == "lzma":
         return lzma.LZMAFile(raw, format=lzma.FORMAT_ALONE)
+    if fmt == "joblib_zfile":  # joblib < 0.10: b"ZF" + hex length padded to 19 (+ a space in Python 2), then zlib
+        raw.read(2 + 19)
+        start = raw.tell()
+        if raw.read(1) != b" ":
+            raw.seek(start)
     return io.BufferedReader(_ZlibReader(raw), _CHUNK)
 
 
@@ -60,7 +65,7 @@ class CompressedScanner(BaseScanner):
     name = "compressed"
     description = "zlib/gzip/bz2/xz/lzma streams, including compressed joblib files; inflated within a budget"
     supported_extensions = [".joblib", ".gz", ".bz2", ".xz", ".lzma", ".z"]
-    formats = ("zlib", "gzip", "bzip2", "xz", "lzma")
+    formats = ("zlib", "gzip", "bzip2", "xz", "lzma", "joblib_zfile")
 
     def check(self, blob, result, ctx) -> None:  # noqa: ANN001
         from ..detect import content_format

@@ -50,8 +50,10 @@ def parse_header(head: bytes) -> NpyHeader:
 def descr_has_object(descr: Any, depth: int = 0) -> bool:
     if depth > 16:
         return True
-    if isinstance(descr, str):
-        return descr.lstrip("<>|=").startswith("O")
+    if isinstance(descr, str):  # "O", "|O8", and the names np.dtype also accepts: "object", "object_"
+        return descr.lstrip("<>|=").startswith(("O", "object"))
+    if isinstance(descr, tuple):  # numpy reads a (base, shape) pair as a sub-array dtype
+        return bool(descr) and descr_has_object(descr[0], depth + 1)
     if isinstance(descr, list):
         return any(isinstance(f, tuple) and len(f) >= 2 and descr_has_object(f[1], depth + 1) for f in descr)
     return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import _compat_pickle
 import enum
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -119,15 +120,21 @@ def py2_targets(module: str, name: str) -> list[str]:
     return out
 
 
-def structural_danger(module: str) -> tuple[str, str, str] | None:
-    """Families recognised by the shape of the module path rather than by name.
+def structural_danger(module: str, name: str = "") -> tuple[str, str, str] | None:
+    """Families recognised by the shape of the reference rather than by name.
 
     A top-level module with one leading underscore is interpreter or extension internals
     (_posixsubprocess, _interpreters, _pyrepl ...): honest model files reach those only through
-    their public aliases, which normalize_module has already applied. A dunder part inside a
-    module path (pkg.__main__) imports a script, running its top-level code.
+    their public aliases, which normalize_module has already applied. A private module-level
+    helper of the standard library (uuid._get_command_stdout, ensurepip._run_pip, runpy._run_code)
+    is the same kind of internal. A dunder part inside a module path (pkg.__main__) imports a
+    script, running its top-level code. Allowlisted references never reach this check.
     """
     parts = module.split(".")
+    first = name.split(".")[0]
+    if parts[0] in sys.stdlib_module_names and first.startswith("_") and not first.startswith("__"):
+        return ("private-stdlib-helper", f"{module}.{first} is a private helper of the standard library; such "
+                "helpers run commands or code without the checks of the public API", "MA-P001")
     if parts[0].startswith("_") and not parts[0].startswith("__"):
         return ("private-module", f"{parts[0]} is a private interpreter or extension module that exposes "
                 "internals (process spawning, sub-interpreters, import machinery) without public safeguards",
@@ -280,7 +287,7 @@ def classify(module: str, name: str) -> Verdict:
             if hit:
                 family, why = hit[1]
                 return Verdict(Level.DANGEROUS, target, family, f"{hit[0]} {why}", "MA-P001")
-        shape = structural_danger(module)
+        shape = structural_danger(module, name)
         if shape:
             return Verdict(Level.DANGEROUS, target, shape[0], shape[1], shape[2])
     # After the families, so builtins.__import__ reports as code evaluation rather than as a walk.
