@@ -89,6 +89,9 @@ _TABLE: tuple[Rule, ...] = (
          "in the loading process.", "CWE-502"),
     Rule("MA-P012", "Embedded pickle", I,
          "A pickle is carried inside another pickle's data and is decoded when loaded; it was scanned as well."),
+    Rule("MA-P013", "Loader fed data computed at load time", C,
+         "A deserializer is called on bytes that are produced while loading rather than stored in the file, so "
+         "the nested stream cannot be checked before it runs.", "CWE-502"),
     # --- archives ----------------------------------------------------------------
     Rule("MA-A001", "Archive path traversal", C,
          "An archive entry names a path outside the extraction folder (.., an absolute path or a drive letter); "
@@ -98,6 +101,9 @@ _TABLE: tuple[Rule, ...] = (
     Rule("MA-A003", "Malformed archive", W,
          "The archive structure is damaged or inconsistent; loaders may read it differently than this scanner.",
          "CWE-20"),
+    Rule("MA-A004", "Archive entry read differently by strict and lenient readers", W,
+         "A strict zip reader rejects this entry (bad CRC, encryption flag on plain data, mismatched names) but "
+         "lenient loaders such as torch still read it: a way to hide content from tools.", "CWE-436"),
     # --- tensor formats ----------------------------------------------------------
     Rule("MA-F001", "Malformed safetensors header", W,
          "The header is out of bounds, not JSON, or ambiguous (duplicate keys); readers may disagree on what "

@@ -113,20 +113,20 @@ def test_cve_2025_1945_zip_flag_bits(tmp_path, bits):
     """Sonatype: flag bits (encrypted, patched data, strong encryption) make zipfile refuse; torch does not."""
     result = scan_bytes(tmp_path, FLAG_BITS[bits], "model.pt")
     assert_dangerous(result, "posix.system")
-    assert_warning(result, "MA-A003", "strict zip reader")
+    assert_warning(result, "MA-A004", "strict zip reader")
     assert not issues(result, "MA-S005")
 
 
 def test_cve_2025_10156_zip_crc_error(tmp_path):
     result = scan_case(tmp_path, cve_2025_10156_zip_crc_error)
     assert_dangerous(result, "posix.system")
-    assert_warning(result, "MA-A003", "CRC")
+    assert_warning(result, "MA-A004", "CRC")
 
 
 def test_cve_2025_1944_zip_local_name_differs(tmp_path):
     result = scan_case(tmp_path, cve_2025_1944_zip_local_name_differs)
     assert_dangerous(result, "posix.system")
-    assert_warning(result, "MA-A003", "strict zip reader")
+    assert_warning(result, "MA-A004", "strict zip reader")
 
 
 def test_zip_member_tricks_in_a_plain_zip(tmp_path):

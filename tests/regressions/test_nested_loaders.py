@@ -173,7 +173,7 @@ def test_allowlisted_loader_fed_an_int_list(tmp_path):
 
 def test_allowlisted_loader_fed_computed_bytes(tmp_path):
     result = scan_case(tmp_path, allowlisted_loader_fed_computed_bytes)
-    finding = assert_dangerous(result, "torch.storage._load_from_bytes loads data computed at load time")
+    finding = assert_dangerous(result, "torch.storage._load_from_bytes loads data computed at load time", "MA-P013")
     assert finding["details"]["family"] == "nested-loader"
 
 

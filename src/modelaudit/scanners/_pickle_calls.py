@@ -157,7 +157,7 @@ class CallAnalysis:
             elif data is None and isinstance(call.args, tuple) and call.args and func.verdict.level is Level.SAFE:
                 # An allowlisted loader (torch.storage._load_from_bytes) fed bytes computed at load time:
                 # the nested stream runs and cannot be checked.
-                self._report(_finding_obj("MA-P001", f"{target} loads data computed at load time "
+                self._report(_finding_obj("MA-P013", f"{target} loads data computed at load time "
                                           f"({short_repr(first, 120)}); the nested pickle cannot be checked", call.pos,
                                           {"position": call.pos, "loader": target, "family": "nested-loader",
                                            "call_args": short_repr(call.args, 300)},

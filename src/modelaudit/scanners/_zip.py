@@ -72,7 +72,7 @@ def member_blob(zf: zipfile.ZipFile, info: zipfile.ZipInfo, blob: Blob, ctx: Sca
         except _STRICT_READ_ERRORS as exc:
             stack.close()
             if result is not None:
-                result.report("MA-A003", f"Archive entry {info.filename} is rejected by a strict zip reader ({exc}); "
+                result.report("MA-A004", f"Archive entry {info.filename} is rejected by a strict zip reader ({exc}); "
                               "lenient loaders such as torch still read it, so it was read from its raw data",
                               location, {"entry": info.filename, "error": str(exc), "flag_bits": info.flag_bits})
             try:
