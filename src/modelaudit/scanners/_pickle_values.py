@@ -75,6 +75,13 @@ class Container:
             self.items.extend(values[:room])
         self.count += len(values)
 
+    def add_slice(self, stack: list[Any], start: int) -> None:
+        """add(stack[start:]) without copying the slice once the kept items are full."""
+        room = MAX_KEPT_ITEMS - len(self.items)
+        if room > 0:
+            self.items.extend(stack[start:start + room])
+        self.count += len(stack) - start
+
 
 @dataclass(eq=False)
 class Persistent:

@@ -10,6 +10,7 @@ that only move data (scalars, text, containers) live in the DataOpcodes mixin
 
 from __future__ import annotations
 
+import gc
 import re
 import struct
 from collections.abc import Callable
@@ -35,8 +36,30 @@ _NUMERIC_RUNS = {
     ord("G"): (re.compile(rb"(?:G.{8})+", re.S), 9, ">", "d"),
 }
 _EXACT_RUN = 64
+_MAX_TUPLE = 1024
+_FLOAT = struct.Struct(">d")
+_INT4 = struct.Struct("<i")
+# Opcodes that push a constant; handled inline by the hot loop.
+_INLINE_CONSTANTS: dict[int, Callable[[], Any]] = {
+    0x5D: lambda: Container("list"), 0x7D: lambda: Container("dict"), 0x29: tuple,
+    0x4E: lambda: None, 0x88: lambda: True, 0x89: lambda: False,
+}
 _SHADOW_OPCODES = 1 << 20
 _SHADOW_KEEP = frozenset({"MA-P001", "MA-P003", "MA-P009"})
+
+
+# Past this many memo entries only values that can matter later are kept: globals, calls and
+# the short dotted names STACK_GLOBAL may fetch back. Data becomes OPAQUE so memory stays bounded.
+_MEMO_KEEP_ALL = 200_000
+_NAME_LIKE = re.compile(r"[A-Za-z_][\w.]{0,127}")
+
+
+def _memo_value(value: Any) -> Any:
+    if type(value) is str:
+        return value if _NAME_LIKE.fullmatch(value) else OPAQUE
+    if type(value) in (Container, tuple, bytes, LazyBytes, int, float):
+        return OPAQUE
+    return value
 
 
 @lru_cache(maxsize=1024)
@@ -88,6 +111,16 @@ class PickleWalker(DataOpcodes):
 
     # ------------------------------------------------------------------ driver
     def run(self, max_streams: int | None = None) -> WalkOutcome:
+        # The walker builds many small acyclic objects: cyclic GC passes only cost time here.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run(max_streams)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _run(self, max_streams: int | None) -> WalkOutcome:
         pos, streams = self.start, 0
         error = error_pos = None
         while pos < self.end:
@@ -118,43 +151,141 @@ class PickleWalker(DataOpcodes):
             self.memo: dict[int, Any] = {}
             self._stream_named_globals = False
         self._stopped = False
+        return self._loop(pos)
+
+    def _loop(self, pos: int) -> int:  # noqa: PLR0912, PLR0915 - the hot loop is flat on purpose
+        """Walk opcodes until STOP. The commonest data opcodes are handled inline when their
+        operands are ordinary; anything unusual goes through the opcode's handler method,
+        which raises exactly where the real unpickler does."""
         buf, end, dispatch = self.buf, self.end, self._dispatch
+        stack, marks, memo = self.stack, self.marks, self.memo
+        push, memo_value = stack.append, _memo_value
         count, next_check = 0, _DEADLINE_EVERY
-        while not self._stopped:
+        while True:
             if pos >= end:
                 self._pos = pos
                 raise Malformed("pickle data was truncated (no STOP opcode)")
-            self._pos = pos
             op = buf[pos]
-            run = _NUMERIC_RUNS.get(op)
-            if run is not None:
-                match = run[0].match(buf, pos, end)
-                if match is not None:
-                    n = (match.end() - pos) // run[1]
-                    if n > _EXACT_RUN:
-                        if len(self.stack) + n > self.max_stack:
-                            raise BudgetExceeded(f"pickle stack exceeds {self.max_stack} entries at position {pos}")
-                        self.stack.extend([OPAQUE] * n)
-                    else:
-                        self.stack.extend(_run_struct(op, n).unpack_from(buf, pos))
-                    pos += n * run[1]
-                    count += n
-                    continue
-            handler = dispatch.get(op)
-            if handler is None:
-                raise Malformed(f"invalid load key {bytes([op])!r} (unknown opcode)")
-            pos = handler(pos + 1)
             count += 1
+            if op == 0x4B and pos + 2 <= end:  # BININT1
+                if pos + 2 < end and buf[pos + 2] == 0x4B:
+                    pos, n = self._numeric(op, pos)
+                    count += n - 1
+                else:
+                    push(buf[pos + 1])
+                    pos += 2
+            elif op == 0x94 and len(stack) > (marks[-1] if marks else 0):  # MEMOIZE
+                n = len(memo)
+                memo[n] = stack[-1] if n < _MEMO_KEEP_ALL else memo_value(stack[-1])
+                pos += 1
+            elif op == 0x8C and pos + 1 < end and pos + 2 + buf[pos + 1] <= end:  # SHORT_BINUNICODE
+                n = buf[pos + 1]
+                try:
+                    push(bytes(buf[pos + 2:pos + 2 + n]).decode("utf-8", "surrogatepass"))
+                except UnicodeDecodeError:
+                    self._pos = pos
+                    raise Malformed("invalid UTF-8 in a SHORT_BINUNICODE argument") from None
+                pos += 2 + n
+            elif op == 0x4D and pos + 3 <= end:  # BININT2
+                if pos + 3 < end and buf[pos + 3] == 0x4D:
+                    pos, n = self._numeric(op, pos)
+                    count += n - 1
+                else:
+                    push(buf[pos + 1] | buf[pos + 2] << 8)
+                    pos += 3
+            elif op == 0x71 and pos + 1 < end and len(stack) > (marks[-1] if marks else 0):  # BINPUT
+                memo[buf[pos + 1]] = stack[-1]
+                pos += 2
+            elif op == 0x47 and pos + 9 <= end and (pos + 9 == end or buf[pos + 9] != 0x47):  # one BINFLOAT
+                push(_FLOAT.unpack_from(buf, pos + 1)[0])
+                pos += 9
+            elif op == 0x4A and pos + 5 <= end and (pos + 5 == end or buf[pos + 5] != 0x4A):  # one BININT
+                push(_INT4.unpack_from(buf, pos + 1)[0])
+                pos += 5
+            elif op in _NUMERIC_RUNS and pos + _NUMERIC_RUNS[op][1] <= end:  # runs of BININT, BINFLOAT
+                pos, n = self._numeric(op, pos)
+                count += n - 1
+            elif op == 0x73 and len(stack) - (marks[-1] if marks else 0) >= 3 and type(stack[-3]) is Container:
+                stack[-3].add_slice(stack, len(stack) - 2)  # SETITEM into a plain dict
+                del stack[-2:]
+                pos += 1
+            elif op == 0x74 and marks:  # TUPLE
+                mark = marks.pop()
+                items = stack[mark:]
+                del stack[mark:]
+                push(tuple(items) if len(items) <= _MAX_TUPLE else tuple(items[:_MAX_TUPLE]))
+                pos += 1
+            elif op == 0x28:  # MARK
+                marks.append(len(stack))
+                pos += 1
+            elif (op == 0x65 or op == 0x75) and self._extend_inline(op):  # APPENDS, SETITEMS
+                pos += 1
+            elif 0x85 <= op <= 0x87 and len(stack) - (marks[-1] if marks else 0) >= op - 0x84:  # TUPLE1-3
+                k = op - 0x84
+                items = tuple(stack[-k:])
+                del stack[-k:]
+                push(items)
+                pos += 1
+            elif op in _INLINE_CONSTANTS:
+                push(_INLINE_CONSTANTS[op]())
+                pos += 1
+            elif op == 0x68 and pos + 1 < end and buf[pos + 1] in memo:  # BINGET
+                push(memo[buf[pos + 1]])
+                pos += 2
+            else:
+                self._pos = pos
+                handler = dispatch.get(op)
+                if handler is None:
+                    raise Malformed(f"invalid load key {bytes([op])!r} (unknown opcode)")
+                pos = handler(pos + 1)
+                if self._stopped:
+                    break
             if count >= next_check:
+                self._pos = pos
                 next_check = count + _DEADLINE_EVERY
-                self.check_deadline()
-                if self._shadow_budget is not None and count > self._shadow_budget:
-                    raise BudgetExceeded(f"array data at position {pos} still parses as pickle opcodes after "
-                                         f"{count} opcodes; the rest of that reading was not analysed")
-                if len(self.stack) > self.max_stack:
-                    raise BudgetExceeded(f"pickle stack exceeds {self.max_stack} entries at position {pos}")
+                self._periodic(count, pos)
         self.opcodes += count
         return pos
+
+    def _numeric(self, op: int, pos: int) -> tuple[int, int]:
+        """Push a run of same-kind numeric opcodes; long runs become OPAQUE in one step."""
+        pattern, width = _NUMERIC_RUNS[op][0], _NUMERIC_RUNS[op][1]
+        if self.buf[pos + width] != op if pos + width < self.end else True:
+            self.stack.extend(_run_struct(op, 1).unpack_from(self.buf, pos))
+            return pos + width, 1
+        n = (pattern.match(self.buf, pos, self.end).end() - pos) // width
+        if n > _EXACT_RUN:
+            if len(self.stack) + n > self.max_stack:
+                self._pos = pos
+                raise BudgetExceeded(f"pickle stack exceeds {self.max_stack} entries at position {pos}")
+            self.stack.extend([OPAQUE] * n)
+        else:
+            self.stack.extend(_run_struct(op, n).unpack_from(self.buf, pos))
+        return pos + n * width, n
+
+    def _extend_inline(self, op: int) -> bool:
+        """APPENDS/SETITEMS onto a plain container; False leaves the opcode to its handler."""
+        marks, stack = self.marks, self.stack
+        if not marks:
+            return False
+        mark = marks[-1]
+        fence = marks[-2] if len(marks) > 1 else 0
+        if mark <= fence or type(stack[mark - 1]) is not Container or (op == 0x75 and (len(stack) - mark) % 2):
+            return False
+        stack[mark - 1].add_slice(stack, mark)
+        del stack[mark:]
+        marks.pop()
+        return True
+
+    def _periodic(self, count: int, pos: int) -> None:
+        self.check_deadline()
+        if self._shadow_budget is not None and count > self._shadow_budget:
+            raise BudgetExceeded(f"array data at position {pos} still parses as pickle opcodes after "
+                                 f"{count} opcodes; the rest of that reading was not analysed")
+        if len(self.stack) > self.max_stack:
+            raise BudgetExceeded(f"pickle stack exceeds {self.max_stack} entries at position {pos}")
+        if len(self.memo) > self.max_memo:
+            raise BudgetExceeded(f"pickle memo exceeds {self.max_memo} entries")
 
     # ------------------------------------------------------------------ helpers
     def _report(self, finding: Finding) -> None:
@@ -186,7 +317,10 @@ class PickleWalker(DataOpcodes):
     def _text(self, pos: int, length: int) -> Any:
         if length > _LAZY_THRESHOLD:
             return LazyBytes(self.buf, pos, length)
-        return bytes(self.buf[pos:pos + length]).decode("utf-8", "surrogatepass")
+        try:
+            return bytes(self.buf[pos:pos + length]).decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            raise Malformed("invalid UTF-8 in a text argument") from None
 
     def pop(self) -> Any:
         if not self.stack or (self.marks and len(self.stack) <= self.marks[-1]):
@@ -210,13 +344,14 @@ class PickleWalker(DataOpcodes):
         self.stack.append(value)
 
     def _memo_put(self, index: int) -> None:
-        if not self.stack:
-            raise Malformed("stack empty on memo write")
+        if len(self.stack) <= (self.marks[-1] if self.marks else 0):
+            raise Malformed("unpickling stack underflow on memo write")
         if index < 0:
             raise Malformed("negative PUT argument")
         if len(self.memo) >= self.max_memo and index not in self.memo:
             raise BudgetExceeded(f"pickle memo exceeds {self.max_memo} entries")
-        self.memo[index] = self.stack[-1]
+        value = self.stack[-1]
+        self.memo[index] = value if len(self.memo) < _MEMO_KEEP_ALL else memo_value(value)
 
     def _memo_get(self, index: int) -> None:
         try:
