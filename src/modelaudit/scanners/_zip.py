@@ -9,7 +9,7 @@ import posixpath
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -152,4 +152,20 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes
     return data
 
 
-__all__ = ["open_zip", "check_member_names", "member_blob", "read_member", "unsafe_member_name", "io"]
+__all__ = ["open_zip", "check_member_names", "member_blob", "read_member", "scan_members", "unsafe_member_name"]
+
+
+def scan_members(blob: Blob, result: ScanResult, ctx: ScanContext,
+                 inspect: Callable[[zipfile.ZipInfo], None] | None = None) -> None:
+    """Scan every file member of the zip `blob` by its own format; `inspect` sees each entry first."""
+    with open_zip(blob, result) as zf:
+        if zf is None:
+            return
+        for info in check_member_names(zf, blob, result, ctx):
+            ctx.check_deadline()
+            if info.is_dir():
+                continue
+            if inspect is not None:
+                inspect(info)
+            with member_blob(zf, info, blob, ctx, result) as child:
+                ctx.scan_member(child, result)

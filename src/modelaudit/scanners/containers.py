@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._zip import check_member_names, member_blob, open_zip
+from ._zip import scan_members
 from .base import BaseScanner
 
 RATIO_LIMIT = 100
@@ -15,17 +15,11 @@ class ZipScanner(BaseScanner):
     formats = ("zip",)
 
     def check(self, blob, result, ctx) -> None:  # noqa: ANN001
-        with open_zip(blob, result) as zf:
-            if zf is None:
-                return
-            for info in check_member_names(zf, blob, result, ctx):
-                ctx.check_deadline()
-                if info.is_dir():
-                    continue
-                if info.compress_size and info.file_size / info.compress_size > RATIO_LIMIT and info.file_size > 1 << 20:
-                    result.report("MA-A002", f"Archive entry {info.filename} has a compression ratio of "
-                                  f"{info.file_size / info.compress_size:.0f}x", f"{blob.location}:{info.filename}",
-                                  {"compressed": info.compress_size, "uncompressed": info.file_size})
-                with member_blob(zf, info, blob, ctx, result) as child:
-                    ctx.scan_member(child, result)
-            result.bytes_scanned += blob.size
+        def ratio(info) -> None:  # noqa: ANN001
+            if info.compress_size and info.file_size / info.compress_size > RATIO_LIMIT and info.file_size > 1 << 20:
+                result.report("MA-A002", f"Archive entry {info.filename} has a compression ratio of "
+                              f"{info.file_size / info.compress_size:.0f}x", f"{blob.location}:{info.filename}",
+                              {"compressed": info.compress_size, "uncompressed": info.file_size})
+
+        scan_members(blob, result, ctx, ratio)
+        result.bytes_scanned += blob.size

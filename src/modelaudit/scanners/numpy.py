@@ -8,7 +8,7 @@ from typing import Any
 
 from ._literal import LiteralError, parse_literal
 from ._pickle_scan import record_check, walk_pickle
-from ._zip import check_member_names, member_blob, open_zip
+from ._zip import scan_members
 from .base import BaseScanner
 
 _KIND_SIZES = {"b": 1, "?": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8, "q": 8, "Q": 8,
@@ -129,12 +129,4 @@ class NumpyScanner(BaseScanner):
             result.add_check("numpy header and size", True, "header, dtype and size are consistent", blob.location)
 
     def _check_npz(self, blob, result, ctx) -> None:  # noqa: ANN001
-        with open_zip(blob, result) as zf:
-            if zf is None:
-                return
-            for info in check_member_names(zf, blob, result, ctx):
-                ctx.check_deadline()
-                if info.is_dir():
-                    continue
-                with member_blob(zf, info, blob, ctx, result) as child:
-                    ctx.scan_member(child, result)
+        scan_members(blob, result, ctx)
