@@ -93,21 +93,34 @@ def test_every_default_sklearn_estimator_pickles_clean(tmp_path):
     assert result["has_errors"] is False
 
 
-_DILL_XFAIL = ("dill writes these through its own helpers (dill._dill._load_type('complex'|'list'), "
-               "dill._dill._create_array(f, args, state)), which the policy flags as the dill loader family; "
-               "clearing them needs argument-aware handling of those helpers in the walker")
-
-
-@pytest.mark.xfail(strict=True, reason=_DILL_XFAIL)
-@pytest.mark.parametrize("case", ["complex", "defaultdict", "ndarray"])
-def test_dill_builtin_types_scan_clean(tmp_path, case):
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix
+@pytest.mark.parametrize("protocol", [None, 2])
+@pytest.mark.parametrize("case", ["complex", "defaultdict", "ndarray", "types", "containers", "numpy_kinds",
+                                  "datetime"])
+def test_dill_builtin_types_scan_clean(tmp_path, case, protocol):
+    """dill writes plain data through its own helpers (dill._dill._load_type('complex'|'list'),
+    dill._dill._create_array(numpy reconstruct, args, state)); those calls are argument-checked."""
     import collections
+    import datetime
 
     import dill
     import numpy as np
 
     value = {"complex": 3 + 4j, "defaultdict": collections.defaultdict(list, {"a": [1]}),
-             "ndarray": np.arange(4.0)}[case]
+             "ndarray": np.arange(4.0),
+             "types": [int, float, complex, str, bytes, bytearray, list, tuple, dict, set, frozenset, bool,
+                       type(None), slice, range, collections.defaultdict(set), collections.defaultdict(dict)],
+             "containers": {"od": collections.OrderedDict(a=1), "set": {1, 2}, "frozenset": frozenset({3}),
+                            "bytes": b"\x00\xff", "bytearray": bytearray(b"ab"), "slice": slice(1, 9, 2),
+                            "counter": collections.Counter("aab"), "deque": collections.deque([1])},
+             "numpy_kinds": [np.zeros((2, 3), dtype=np.float32), np.array([1, "a", 2j], dtype=object),
+                             np.matrix([[1, 2]]), np.ma.masked_array([1, 2], mask=[0, 1]),
+                             np.rec.array([(1, 2.0)], dtype=[("a", "i4"), ("b", "f8")]),
+                             np.array(["2020-01-01"], dtype="datetime64[D]")],
+             "datetime": [datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc), datetime.date(2020, 1, 1),
+                          datetime.timedelta(3)]}[case]
     path = tmp_path / f"{case}.dill"
-    path.write_bytes(dill.dumps({"value": value}))
-    assert not findings(scan(path), "warning")
+    path.write_bytes(dill.dumps({"value": value}, protocol=protocol))
+    result = scan(path)
+    assert not findings(result, "info"), _describe(result["issues"])
+    assert result["has_errors"] is False

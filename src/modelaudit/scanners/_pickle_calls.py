@@ -13,7 +13,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._pickle_values import OPAQUE, Call, Container, Global, LazyBytes, Persistent, func_repr, short_repr
-from .pickle_policy import Level, classify
+from . import _pickle_relaxations as relaxations
+from ._pickle_relaxations import ProvenGlobal
+from .pickle_policy import ARGUMENT_CHECKED, Level, classify
 
 if TYPE_CHECKING:
     from ._pickle_vm import Finding
@@ -120,6 +122,7 @@ class CallAnalysis:
         self._report = report
         self._on_embedded = on_embedded
         self._seen_calls: set[int] = set()
+        self._helper_findings: dict[tuple[str, str], Finding] = {}
 
     def _finding(self, code: str, message: str, pos: int, **details: Any) -> None:
         from ._pickle_vm import Finding
@@ -129,13 +132,18 @@ class CallAnalysis:
     # ---------------------------------------------------------------- calls
     def record(self, call: Call, global_findings: dict[tuple[str, str], Finding]) -> None:
         func = call.func
+        self._helpers_as_data(call.args, call.pos, "an argument of", func)
         if isinstance(func, Call):
-            self._finding("MA-P004", f"Call of a computed callable: {func_repr(func)} returns the object that "
-                          f"{call.opcode} then calls", call.pos, opcode=call.opcode, callee=repr(func)[:300])
+            if not isinstance(func.value, ProvenGlobal):  # _load_type('complex')(...) is builtins.complex(...)
+                self._finding("MA-P004", f"Call of a computed callable: {func_repr(func)} returns the object that "
+                              f"{call.opcode} then calls", call.pos, opcode=call.opcode, callee=repr(func)[:300])
             func = func.value if isinstance(func.value, Global) else func
         if not isinstance(func, Global):
             return
         target = func.verdict.target
+        if target in ARGUMENT_CHECKED:
+            self._checked_helper(call, target, global_findings)
+            return
         if func.verdict.level is not Level.SAFE:
             finding = global_findings.get((target, func.verdict.rule_code))
             if finding is not None and "call_args" not in finding.details:
@@ -163,6 +171,47 @@ class CallAnalysis:
                                            "call_args": short_repr(call.args, 300)},
                                           f"{target} unpickles its argument; honest files pass it literal bytes, "
                                           "so a computed argument hides a nested pickle from the scan."))
+
+    # ------------------------------------------------------ argument-checked helpers
+    def _checked_helper(self, call: Call, target: str, global_findings: dict[tuple[str, str], Finding]) -> None:
+        """A call of a helper whose verdict depends on its arguments (see _pickle_relaxations)."""
+        outcome = relaxations.check(target, call.args, call.pos, call.opcode)
+        if isinstance(outcome, relaxations.Rejection):
+            self._helper_finding(target, f"{target}{short_repr(call.args, 160)} is not proven harmless: "
+                                 f"{outcome.reason}", call.pos, outcome.family, opcode=call.opcode,
+                                 call_args=short_repr(call.args, 300))
+            return
+        call.value = outcome.value
+        if outcome.inner_call is not None:  # the helper runs f(*args), then applies state like BUILD
+            func, args, state, npdict = outcome.inner_call
+            inner = Call(func, args, call.pos, call.opcode)
+            self.record(inner, global_findings)
+            for part in (state, npdict):
+                if part is not None:
+                    self.build(inner, part, call.pos)
+
+    def _helpers_as_data(self, value: Any, pos: int, where: str, receiver: Any = None) -> None:
+        """An argument-checked helper handed to something else could be called out of the walker's sight."""
+        for ref in relaxations.helper_refs(value):
+            target = ref.verdict.target
+            place = where if receiver is None else f"{where} {func_repr(receiver)}"
+            self._helper_finding(target, f"{target} is passed as data ({place}), where its arguments cannot be "
+                                 "checked", pos, "call-composition", module=ref.module, function=ref.name)
+
+    def _helper_finding(self, target: str, message: str, pos: int, family: str, **details: Any) -> None:
+        """One finding per helper and message; past a few distinct ones, further calls are counted."""
+        same = [f for (t, _), f in self._helper_findings.items() if t == target]
+        existing = self._helper_findings.get((target, message)) or (same[0] if len(same) >= 8 else None)
+        if existing is not None:
+            existing.details["occurrences"] = existing.details.get("occurrences", 1) + 1
+            return
+        module, _, name = target.rpartition(".")
+        finding = _finding_obj("MA-P001", message, pos,
+                               {"position": pos, "module": module, "function": name, "family": family, **details},
+                               f"{target} is allowed only with the arguments listed in _pickle_relaxations; with "
+                               "any other it can hand out code or function types, or call an arbitrary callable.")
+        self._helper_findings[(target, message)] = finding
+        self._report(finding)
 
     def _attribute(self, call: Call, obj: Any) -> Global | None:
         """getattr(<module or global>, "name") names a new global: classify it too."""
@@ -210,6 +259,8 @@ class CallAnalysis:
                               call_position=value.pos)
 
     def method_call(self, target: Any, opcode: str, items: list[Any], pos: int) -> None:
+        self._helpers_as_data(tuple(items[:256]), pos, f"an item {opcode} hands to an object")
+        target = _proven(target)
         if isinstance(target, Global):
             self._finding("MA-P011", f"{opcode} mutates the global {target.verdict.target} in the loading process",
                           pos, opcode=opcode, target=target.verdict.target)
@@ -217,17 +268,24 @@ class CallAnalysis:
     def build(self, target: Any, state: Any, pos: int) -> None:
         from ._pickle_vm import Malformed
 
+        target = _proven(target)
         if isinstance(target, Global):
             self._finding("MA-P011", f"BUILD applies state to the global {target.verdict.target} itself",
                           pos, opcode="BUILD", target=target.verdict.target)
         elif not isinstance(target, (Call, Persistent, Container)) and target is not OPAQUE:
             raise Malformed(f"BUILD on an object of type {type(target).__name__}")
+        self._helpers_as_data(state, pos, "object state applied by BUILD")
         for part in (state if isinstance(state, tuple) else (state,)):
             if isinstance(part, Container) and part.kind == "dict":
                 keys = [k for k in part.items[0::2] if isinstance(k, str) and k.startswith("__") and k.endswith("__")]
                 if keys:
                     self._finding("MA-P010", f"BUILD sets special attribute(s) {', '.join(sorted(set(keys)))}",
                                   pos, opcode="BUILD", attributes=sorted(set(keys)))
+
+
+def _proven(value: Any) -> Any:
+    """A call whose result the walker proved to be a global (_load_type('list')) stands for that global."""
+    return value.value if isinstance(value, Call) and isinstance(value.value, ProvenGlobal) else value
 
 
 def _first_arg(args: Any) -> Any:

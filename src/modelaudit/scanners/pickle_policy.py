@@ -229,6 +229,13 @@ SAFE_EXACT: frozenset[str] = frozenset({
     "pandas.core.indexes.base.Index", "pandas.core.indexes.range.RangeIndex",
 })
 
+# Helpers that are harmless or dangerous depending on their arguments (dill writes complex numbers,
+# defaultdict(list) and numpy arrays through them). Naming one is quiet; every call of one is judged
+# by _pickle_relaxations.check, which reports anything it cannot prove harmless as MA-P001 naming the
+# helper. Exact dotted paths only: every other dill name stays in the nested-loader family.
+ARGUMENT_CHECKED: frozenset[str] = frozenset({"dill._dill._load_type", "dill._dill._create_array"})
+ARGUMENT_CHECKED_FAMILY = "argument-checked"
+
 # Packages whose *classes* (capitalised final name) are data containers restored with
 # __setstate__, never by running code chosen by the file.
 SAFE_CLASS_PACKAGES: tuple[str, ...] = (
@@ -277,6 +284,10 @@ def classify(module: str, name: str) -> Verdict:
     if not module or not name or not all(p.isidentifier() for p in (module + "." + name).split(".")):
         return Verdict(Level.DANGEROUS, target, "malformed-name", "the global name is not a valid Python "
                        "identifier path, so the import machinery is being abused", "MA-P007")
+    if target in ARGUMENT_CHECKED:
+        return Verdict(Level.SAFE, target, ARGUMENT_CHECKED_FAMILY, "dill loads another serialized object, "
+                       "which can itself run code; this helper is allowed only for the arguments listed in "
+                       "_pickle_relaxations", "MA-P001")
     # Every way the reference could land in a dangerous family: the module itself, or an
     # attribute path through a module object re-exported by an innocent one (pathlib + "os.system").
     candidates = [target] + [normalize_module(".".join(name_parts[i:])) for i in range(len(name_parts) - 1)]

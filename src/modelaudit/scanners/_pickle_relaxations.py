@@ -1,0 +1,136 @@
+"""Argument-aware relaxations: the only library helpers whose calls are judged by their arguments.
+
+Verdicts are per global (pickle_policy). A few helpers that honest writers use for plain data
+are harmless or dangerous depending on what they are called with, so pickle_policy marks their
+exact dotted paths ARGUMENT_CHECKED: naming one is quiet, and every call of one comes here.
+`check(target, args)` either proves the call equivalent to something the allowlist already
+accepts, or returns a Rejection that the walker reports as a critical MA-P001 naming the helper.
+Anything not proven harmless is rejected.
+
+Allowed pairs (nothing else):
+
+- ``dill._dill._load_type(name)``: `name` is a constant string in DILL_DATA_TYPES. The call
+  returns dill's ``_reverse_typemap[name]``, which for those names is the very object an
+  allowlisted ``builtins`` global names (``_load_type('complex')`` is ``builtins.complex``).
+- ``dill._dill._create_array(f, args, state[, npdict])``: `f` is an allowlisted global and `args`
+  a literal tuple. dill runs ``a = f(*args); a.__setstate__(state); a.__dict__.update(npdict)``,
+  which is what REDUCE and BUILD do, so the walker records that inner call and state itself and
+  the usual checks (loaders, decoders, dunder state keys) apply to them.
+
+A helper seen anywhere but as a callee (another call's argument, BUILD state, an appended item)
+could be called out of the walker's sight, so it is reported critical too (helper_refs). One kept
+only as plain data in the loaded object is never called at load time and is not reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ._pickle_values import Container, Global
+from .pickle_policy import ARGUMENT_CHECKED, Level, classify
+
+# dill._dill._reverse_typemap names of plain data types -> the allowlisted global that is the same object.
+# Not here, on purpose: CodeType, FunctionType, LambdaType, ModuleType, CellType, MethodType, FrameType,
+# BuiltinFunctionType, type, PartialType, map/filter/zip (call their argument), property, classmethod,
+# file and io types, and data-only types with no allowlisted global (MappingProxyType, EllipsisType).
+DILL_DATA_TYPES: dict[str, str] = {
+    name: f"builtins.{name}" for name in ("complex", "list", "dict", "set", "frozenset", "tuple", "bytes",
+                                          "bytearray", "int", "float", "str", "bool", "NoneType", "slice",
+                                          "range", "object")
+}
+
+LOAD_TYPE = "dill._dill._load_type"
+CREATE_ARRAY = "dill._dill._create_array"
+
+
+class ProvenGlobal(Global):
+    """A global the walker computed itself from an allowed helper call (_load_type('list') is builtins.list)."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    family: str
+    reason: str  # completes "dill._dill._load_type(...) is not proven harmless: <reason>"
+
+
+@dataclass(frozen=True)
+class Relaxed:
+    value: Any = None  # what the call evaluates to, when that is a global (for the computed-callable check)
+    inner_call: tuple[Any, tuple, Any, Any] | None = None  # (f, args, state, npdict) the helper runs
+
+
+def check(target: str, args: Any, pos: int, opcode: str) -> Relaxed | Rejection:
+    """Judge one call of an ARGUMENT_CHECKED helper."""
+    if target == LOAD_TYPE:
+        return _load_type(args, pos, opcode)
+    if target == CREATE_ARRAY:
+        return _create_array(args)
+    return Rejection("nested-loader", "no argument rule covers this helper")
+
+
+def _load_type(args: Any, pos: int, opcode: str) -> Relaxed | Rejection:
+    if not (isinstance(args, tuple) and len(args) == 1):
+        return Rejection("code-evaluation", "it takes exactly one constant type name")
+    name = args[0]
+    if not isinstance(name, str):
+        return Rejection("code-evaluation", "the type name is computed at load time, so the type it "
+                         "returns (code, function, module types among them) cannot be checked")
+    equivalent = DILL_DATA_TYPES.get(name)
+    if equivalent is None:
+        return Rejection("code-evaluation", f"{name!r} is not a plain data type; dill's type table hands out "
+                         "code, function, module, frame and other types that build runnable objects")
+    module, _, attr = equivalent.rpartition(".")
+    verdict = classify(module, attr)
+    if verdict.level is not Level.SAFE:  # the table must only name allowlisted globals
+        return Rejection("code-evaluation", f"{name!r} maps to {equivalent}, which is not allowlisted")
+    return Relaxed(value=ProvenGlobal(module, attr, verdict, pos, opcode))
+
+
+def _create_array(args: Any) -> Relaxed | Rejection:
+    if not (isinstance(args, tuple) and len(args) in (3, 4)):
+        return Rejection("call-composition", "it takes (f, args, state[, npdict]) and calls f(*args)")
+    func, call_args, state = args[:3]
+    npdict = args[3] if len(args) == 4 else None
+    if not is_allowlisted(func):
+        return Rejection("call-composition", f"it calls its first argument, {_describe(func)}, which is not an "
+                         "allowlisted global")
+    if not isinstance(call_args, tuple):
+        return Rejection("call-composition", "the arguments it passes to f are not a literal tuple")
+    if npdict is not None and not (isinstance(npdict, Container) and npdict.kind == "dict"):
+        return Rejection("call-composition", "the attribute dict it applies is not a literal dict")
+    return Relaxed(inner_call=(func, call_args, state, npdict))
+
+
+def is_allowlisted(value: Any) -> bool:
+    """A global the allowlist accepts on its own name (argument-checked helpers are not)."""
+    return (isinstance(value, Global) and not isinstance(value, ProvenGlobal) and value.verdict.level is Level.SAFE
+            and value.verdict.target not in ARGUMENT_CHECKED)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Global):
+        return value.verdict.target
+    return f"a {type(value).__name__} value computed at load time" if value is not None else "None"
+
+
+def helper_refs(value: Any, budget: int = 256) -> list[Global]:
+    """Argument-checked helpers found inside a value (tuples and kept container items, bounded).
+
+    Such a helper passed as data to another callable could be called by it out of the walker's sight."""
+    found: list[Global] = []
+    todo = [value]
+    while todo and budget > 0:
+        item = todo.pop()
+        budget -= 1
+        kind = type(item)
+        if kind is tuple:
+            todo.extend(item[:budget])
+        elif kind is Container:
+            todo.extend(item.items[:budget])
+        elif isinstance(item, Global) and item.verdict.target in ARGUMENT_CHECKED:
+            found.append(item)
+    return found
+
+
+assert set(ARGUMENT_CHECKED) == {LOAD_TYPE, CREATE_ARRAY}, "every argument-checked helper needs a rule here"
