@@ -55,6 +55,13 @@ def main() -> None:
 @click.option("--max-size", callback=_size, help="Alias of --max-file-size accepting units (10GB, 500MB).")
 @click.option("-t", "--timeout", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
               help="Seconds allowed per file.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1),
+              help="Files scanned in parallel, each in its own worker process.  [default: number of CPUs]")
+@click.option("--max-memory", callback=_size,
+              help="Memory cap of each worker process (bytes or 2GB, 512MiB…; 0: none).  [default: 4GiB]")
+@click.option("--isolation/--no-isolation", default=True, show_default=True,
+              help="Scan each file in a worker process that is killed past the timeout or memory cap; "
+                   "--no-isolation scans in this process, one file at a time (for debugging).")
 @click.option("-v", "--verbose", is_flag=True, help="Show details, info findings and debug logs (stderr).")
 @click.option("-q", "--quiet", is_flag=True, help="Only findings and the verdict.")
 @click.option("--strict", is_flag=True, help="Also report files of unknown format found in directories.")
@@ -110,7 +117,7 @@ def scan(paths: tuple[str, ...], output_format: str, output: str | None, **opts:
 
 
 def _build_config(opts: dict[str, Any]):  # noqa: ANN202 - ScanConfig, imported lazily
-    from .config import config_from_kwargs
+    from .config import config_from_kwargs, default_jobs
 
     overrides = []
     for item in opts["severity_overrides"]:
@@ -118,6 +125,9 @@ def _build_config(opts: dict[str, Any]):  # noqa: ANN202 - ScanConfig, imported 
         if not sep:
             raise click.BadParameter(f"{item!r} is not CODE=LEVEL", param_hint="--severity")
         overrides.append((code.strip(), level.strip()))
+    if not opts["isolation"] and (opts["jobs"] or 1) > 1:
+        raise click.UsageError("--jobs needs worker processes; it cannot be combined with --no-isolation")
+    jobs = opts["jobs"] or (default_jobs() if opts["isolation"] else 1)
     try:
         config = config_from_kwargs(
             blacklist_patterns=opts["blacklist"],
@@ -125,7 +135,7 @@ def _build_config(opts: dict[str, Any]):  # noqa: ANN202 - ScanConfig, imported 
             max_total_size=opts["max_total_size"], timeout=opts["timeout"], strict=opts["strict"],
             scanners=_split(opts["scanners"]), exclude_scanners=_split(opts["exclude_scanner"]),
             suppress=_split(opts["suppress"]), severity_overrides=overrides, cache=opts["cache"],
-            stream=opts["stream"])
+            stream=opts["stream"], isolation=opts["isolation"], jobs=jobs, max_memory=opts["max_memory"])
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     _check_codes(config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -31,6 +32,17 @@ def parse_size(text: str | int) -> int:
     return int(float(number) * factor)
 
 
+DEFAULT_MAX_MEMORY = 4 * 1024**3
+
+
+def default_jobs() -> int:
+    """The number of CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 @dataclass(frozen=True)
 class Limits:
     """Budgets that bound every parser. 0 means unlimited for the user-facing sizes."""
@@ -44,9 +56,13 @@ class Limits:
     max_pickle_memo: int = 5_000_000
     max_nested_pickle_depth: int = 4
     max_members: int = 100_000
+    #: memory each worker process may allocate beyond what it held at start (RLIMIT_DATA, with RLIMIT_AS as
+    #: a backstop; files mapped for reading do not count); 0: no cap. Only for scans in worker processes.
+    max_memory: int = DEFAULT_MAX_MEMORY
 
     def __post_init__(self) -> None:
-        for name in ("max_file_size", "max_total_size", "max_depth", "max_decompressed", "max_members"):
+        for name in ("max_file_size", "max_total_size", "max_depth", "max_decompressed", "max_members",
+                     "max_memory"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
         if self.timeout <= 0:
@@ -64,6 +80,18 @@ class ScanConfig:
     severity_overrides: tuple[tuple[str, IssueSeverity], ...] = ()
     cache: bool = True
     stream: bool = False
+    #: scan each file in a worker process (memory cap, deadline enforced by killing the worker)
+    isolation: bool = False
+    #: number of worker processes; more than 1 implies isolation
+    jobs: int = 1
+
+    def __post_init__(self) -> None:
+        if self.jobs < 1:
+            raise ValueError("jobs must be at least 1")
+
+    @property
+    def uses_workers(self) -> bool:
+        return self.isolation or self.jobs > 1
 
     def with_limits(self, **changes: Any) -> ScanConfig:
         return replace(self, limits=replace(self.limits, **changes))
@@ -82,7 +110,7 @@ def config_from_kwargs(**kwargs: Any) -> ScanConfig:
         if key == "max_size":
             key, value = "max_file_size", parse_size(value)
         if key in _LIMIT_KEYS:
-            if key in ("max_file_size", "max_total_size", "max_decompressed"):
+            if key in ("max_file_size", "max_total_size", "max_decompressed", "max_memory"):
                 value = parse_size(value)
             limit_args[key] = value
         elif key == "blacklist_patterns":
@@ -94,8 +122,10 @@ def config_from_kwargs(**kwargs: Any) -> ScanConfig:
         elif key == "severity_overrides":
             items = value.items() if isinstance(value, dict) else value
             args[key] = tuple((code, IssueSeverity.parse(level)) for code, level in items)
-        elif key in ("strict", "cache", "stream"):
+        elif key in ("strict", "cache", "stream", "isolation"):
             args[key] = bool(value)
+        elif key == "jobs":
+            args[key] = int(value)
         else:
             raise TypeError(f"unknown scan option {key!r}")
     return ScanConfig(limits=Limits(**limit_args), **args)

@@ -14,7 +14,9 @@ def scan_model_directory_or_file(path: str | os.PathLike[str], **config: Any) ->
     """Scan a file or directory and return the result dictionary (same shape as --format json).
 
     Keyword arguments: blacklist_patterns, max_file_size, max_total_size, max_size, timeout,
-    strict, scanners, exclude_scanners, suppress, severity_overrides.
+    strict, scanners, exclude_scanners, suppress, severity_overrides, and isolation, jobs, max_memory.
+    Files are scanned in this process unless `isolation=True` or `jobs` > 1 asks for worker processes
+    (killed past the timeout or memory cap; see modelaudit.isolation), as the command line does.
     """
     scan_config = config_from_kwargs(**config)
     run = scan_paths([os.fspath(path)], scan_config)

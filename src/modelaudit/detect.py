@@ -24,25 +24,31 @@ _TORCH_LIKE = frozenset({"pytorch_zip", "pytorch_legacy", "pickle", "zip", "tar"
 _PICKLE_EXTENSIONS = frozenset({".pkl", ".pickle", ".dill", ".joblib", ".sav", ".pt", ".pth", ".ckpt", ".p"})
 _NO_MAGIC = frozenset({".onnx", ".pb", ".msgpack", ".pmml", ".mar", ".tflite"})
 _BINARY_NO_MAGIC = frozenset({".onnx", ".pb", ".msgpack"})
-_TEXTLIKE = frozenset({"text", "json", "yaml", "script", "empty"})
+_TEXTLIKE = frozenset({"text", "json", "yaml", "script", "empty", "python", "hf_config", "chat_template"})
+# JSON files that transformers, PEFT and processors read by name: their scanner checks custom code and templates
+HF_CONFIG_NAMES = frozenset({"config.json", "tokenizer_config.json", "generation_config.json", "adapter_config.json",
+                             "preprocessor_config.json", "processor_config.json", "video_preprocessor_config.json",
+                             "special_tokens_map.json", "chat_template.json"})
+_SCRIPT_EXTENSIONS = frozenset({".sh", ".bash", ".zsh", ".ps1", ".bat", ".cmd"})
+_DOC_EXTENSIONS = frozenset({".md", ".txt", ".rst", ".json", ".yaml", ".yml", ".cfg", ".ini", ".toml", ".csv"})
 EXTENSION_FORMATS: dict[str, tuple[str, frozenset[str]]] = {
     ".pkl": ("pickle", _PICKLE_LIKE), ".pickle": ("pickle", _PICKLE_LIKE), ".dill": ("pickle", _PICKLE_LIKE),
     ".joblib": ("joblib", _PICKLE_LIKE), ".sav": ("pickle", _PICKLE_LIKE),
     ".pt": ("pytorch", _TORCH_LIKE), ".pth": ("pytorch", _TORCH_LIKE), ".ckpt": ("pytorch", _TORCH_LIKE),
     ".bin": ("tensor_binary", frozenset({"pytorch_zip", "pytorch_legacy", "safetensors", "gguf", "ggml", "zip",
-                                         "numpy", "tflite", "unknown", "hdf5", "onnx"})),
+                                         "numpy", "tflite", "unknown", "hdf5", "onnx", "keras_zip"})),
     ".safetensors": ("safetensors", frozenset({"safetensors"})),
     ".npy": ("numpy", frozenset({"numpy"})),
     ".npz": ("numpy_archive", frozenset({"npz", "zip"})),
     ".txt": ("text", frozenset({"text", "json", "yaml", "empty"})),
     ".md": ("text", frozenset({"text", "empty"})),
-    ".json": ("json", frozenset({"json", "text", "empty"})),
+    ".json": ("json", frozenset({"json", "hf_config", "text", "empty"})),
     ".yaml": ("yaml", frozenset({"yaml", "json", "text", "empty"})),
     ".yml": ("yaml", frozenset({"yaml", "json", "text", "empty"})),
     ".h5": ("hdf5", frozenset({"hdf5"})), ".hdf5": ("hdf5", frozenset({"hdf5"})),
-    ".keras": ("keras", frozenset({"zip", "hdf5"})),
+    ".keras": ("keras", frozenset({"keras_zip", "hdf5"})),
     ".gguf": ("gguf", frozenset({"gguf"})), ".ggml": ("ggml", frozenset({"ggml", "gguf"})),
-    ".zip": ("zip", frozenset({"zip", "pytorch_zip", "npz"})),
+    ".zip": ("zip", frozenset({"zip", "pytorch_zip", "npz", "keras_zip"})),
     ".tflite": ("tflite", frozenset({"tflite"})),
 }
 
@@ -60,7 +66,9 @@ class Detection:
 
 def detect(head: bytes, name: str, size: int | None = None) -> Detection:
     ext = os.path.splitext(name.lower())[1]
-    fmt = content_format(head, size)
+    fmt = _code_or_config(content_format(head, size), head, name.lower(), ext)
+    if fmt == "zip" and ext == ".keras":
+        fmt = "keras_zip"  # Keras opens any zip named .keras as a model archive
     expected = None
     hint = EXTENSION_FORMATS.get(ext)
     if hint is not None and fmt not in hint[1]:
@@ -73,7 +81,50 @@ def detect(head: bytes, name: str, size: int | None = None) -> Detection:
         # trust the extension so that their scanner, not the text check, decides
         fmt = ext[1:]
         expected = None
+    tensorflow = _tensorflow_format(name.lower(), ext, head, fmt)
+    if tensorflow is not None:
+        fmt, expected = tensorflow
     return Detection(fmt, ext, expected)
+
+
+_TF_PROTOBUF_NAMES = frozenset({"saved_model.pb", "keras_metadata.pb", "fingerprint.pb"})
+_NOT_MAGIC = _TEXTLIKE | {"unknown", "pb", "zlib", "lzma", "pickle"}  # what a few protobuf bytes can pass for
+_CONTROL = frozenset(range(0x20)) - {0x09, 0x0A, 0x0D}
+
+
+def _tensorflow_format(name: str, ext: str, head: bytes, fmt: str) -> tuple[str, str | None] | None:
+    """TensorFlow protobufs, recognised by name: protobuf has no magic (format, expected)."""
+    if ext == ".pbtxt":
+        return ("pbtxt", None) if fmt in _TEXTLIKE or fmt == "unknown" else (fmt, "tensorflow text protobuf")
+    if os.path.basename(name) in _TF_PROTOBUF_NAMES:
+        # TensorFlow parses these whatever their first bytes look like
+        return ("pb", None) if fmt in _NOT_MAGIC else (fmt, "tensorflow protobuf")
+    if ext == ".meta" and (fmt == "unknown" or (fmt in _TEXTLIKE and any(b in _CONTROL for b in head[:4096]))):
+        return "pb", None  # a MetaGraphDef; text .meta files (Unity, YAML) stay text
+    return None
+
+
+def _code_or_config(fmt: str, head: bytes, name: str, ext: str) -> str:
+    """Formats decided by name among text files: code, scripts, model configs; TorchServe archives."""
+    base = os.path.basename(name)
+    if fmt == "zip" and ext == ".mar":
+        return "torchserve"
+    if fmt == "script":  # a shebang
+        if ext in _DOC_EXTENSIONS or base.startswith("readme"):
+            return "text"
+        return "python" if b"python" in head[:head.find(b"\n") if b"\n" in head[:256] else 256] else "script"
+    if fmt in ("text", "json"):
+        if ext in (".py", ".pyw"):
+            return "python"
+        if ext in _SCRIPT_EXTENSIONS:
+            return "script"
+        if ext == ".jinja":
+            return "chat_template"
+        if fmt == "json" and base in HF_CONFIG_NAMES:
+            return "hf_config"
+    if fmt == "unknown" and ext == ".pyc" and head[2:4] == b"\r\n":
+        return "python_bytecode"
+    return fmt
 
 
 def detect_path(path: str) -> Detection:
@@ -104,6 +155,8 @@ def content_format(head: bytes, size: int | None = None) -> str:  # noqa: PLR091
         return "executable"
     if len(head) >= 8 and head[4:8] == b"TFL3":
         return "tflite"
+    if len(head) >= 8 and head[4:6] == b"ET" and head[6:8].isdigit() and struct.unpack_from("<I", head)[0] < 1 << 24:
+        return "executorch"  # flatbuffer file identifier ET12 …; a small root offset rules out text
     if head.startswith(b"\x1f\x8b"):
         return "gzip"
     if head.startswith(b"BZh") and len(head) > 3 and head[3:4].isdigit():
@@ -120,6 +173,8 @@ def content_format(head: bytes, size: int | None = None) -> str:  # noqa: PLR091
         return "joblib_zfile"  # joblib.load still reads its pre-0.10 compressed format
     if len(head) > 262 and head[257:262] == b"ustar":
         return "tar"
+    if _hdf5_after_user_block(head):
+        return "hdf5"  # whatever the user block looks like, HDF5 readers (h5py, Keras) open the file
     if _is_safetensors(head, size):
         return "safetensors"
     if pickle_ops.probe(head):  # before zlib: "(S" and "(d" also pass zlib's header check
@@ -136,11 +191,23 @@ def content_format(head: bytes, size: int | None = None) -> str:  # noqa: PLR091
 def zip_flavour(head: bytes) -> str:
     """Tell a torch checkpoint or an npz from a plain zip by the first member names."""
     names = _local_names(head)
-    if any(n.endswith("data.pkl") or n.endswith("/constants.pkl") for n in names):
+    if any(n.endswith("data.pkl") or n.endswith("/constants.pkl") for n in names) or _torch_writer(head):
         return "pytorch_zip"
+    if any(n.startswith("MAR-INF/") for n in names):
+        return "torchserve"
     if names and all(n.endswith(".npy") for n in names):
         return "npz"
+    if "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
+        return "keras_zip"
     return "zip"
+
+
+def _torch_writer(head: bytes) -> bool:
+    """torch's zip writer (torch.save, torch.jit.save) streams entries under one folder, padding with 'FB' fields."""
+    if len(head) < 34 or not struct.unpack_from("<H", head, 6)[0] & 0x08:
+        return False
+    name_len = struct.unpack_from("<H", head, 26)[0]
+    return "/" in head[30:30 + name_len].decode("utf-8", "replace") and head[30 + name_len:32 + name_len] == b"FB"
 
 
 def _local_names(head: bytes, limit: int = 64) -> list[str]:
@@ -152,6 +219,16 @@ def _local_names(head: bytes, limit: int = 64) -> list[str]:
             break
         pos += 30 + nlen + xlen + csize
     return names
+
+
+def _hdf5_after_user_block(head: bytes) -> bool:
+    """HDF5 looks for its signature at 0, 512, 1024, 2048 … (after a user block)."""
+    offset = 512
+    while offset + 8 <= len(head):
+        if head[offset:offset + 8] == b"\x89HDF\r\n\x1a\n":
+            return True
+        offset *= 2
+    return False
 
 
 def _is_pe(head: bytes) -> bool:

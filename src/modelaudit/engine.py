@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .blob import Blob
 from .config import ScanConfig
@@ -22,14 +23,15 @@ from .model import Asset, Check, FileResult, Issue, IssueSeverity
 from .rules import RULES
 from .scanners import SCANNER_REGISTRY, load_entry_point_scanners
 from .scanners.base import BaseScanner, ScanResult
-from .walk import expand
+from .walk import Entry, expand
 
 log = logging.getLogger("modelaudit")
 
 ProgressHook = Callable[[int, int | None, str], None]
 
 # Formats that are recognised but that no installed scanner reads yet.
-_NOT_SCANNED_QUIETLY = frozenset({"text", "json", "yaml", "xml", "script", "empty"})
+_NOT_SCANNED_QUIETLY = frozenset({"text", "json", "yaml", "xml", "script", "empty", "python", "hf_config",
+                                  "chat_template"})
 
 
 @dataclass
@@ -42,32 +44,86 @@ class ScanRun:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Task:
+    """One top-level file to scan, with the parent's budget decisions made before dispatch."""
+
+    path: str
+    explicit: bool = True
+    size: int | None = None
+    #: the total the scan would reach with this file when that passes max_total_size (file not scanned)
+    over_total: int | None = None
+
+
+Planned = FileResult | Task  # a result known without reading the file (bad path), or a file to scan
+
+
 def scan_paths(paths: list[str], config: ScanConfig, progress: ProgressHook | None = None) -> ScanRun:
+    """Scan files and directories; results come back in the order of the inputs.
+
+    With `config.uses_workers` each file is read in a worker process (see isolation.py): a parser that
+    hangs in native code or exhausts memory costs that file, not the scan. Otherwise files are scanned
+    in this process, where only the cooperative deadline (ScanContext.check_deadline) applies.
+    """
     run = ScanRun(config)
     started = time.monotonic()
     run.notes.extend(load_entry_point_scanners())
-    entries = list(expand(paths))
-    for index, entry in enumerate(entries):
-        if progress:
-            progress(index, len(entries), entry.path)
-        if entry.problem:
-            run.files.append(_problem_result(entry.path, entry.rule_code or "MA-S010", entry.problem))
-            continue
-        run.files.append(scan_file(entry.path, config, run, explicit=entry.explicit))
+    planned = plan(list(expand(paths)), config, run)
+    if config.uses_workers:
+        from .isolation import scan_isolated
+
+        run.files = scan_isolated(planned, config, progress, run.notes)
+    else:
+        for index, item in enumerate(planned):
+            if progress:
+                progress(index, len(planned), item.path)
+            run.files.append(item if isinstance(item, FileResult) else scan_task(item, config))
     if progress:
-        progress(len(entries), len(entries), "")
+        progress(len(planned), len(planned), "")
     run.duration = time.monotonic() - started
     return run
 
 
+def plan(entries: list[Entry], config: ScanConfig, run: ScanRun) -> list[Planned]:
+    """Turn walked entries into tasks, charging the total size budget in input order."""
+    out: list[Planned] = []
+    for entry in entries:
+        if entry.problem:
+            out.append(_problem_result(entry.path, entry.rule_code or "MA-S010", entry.problem))
+            continue
+        size = _size(entry.path)
+        out.append(Task(entry.path, entry.explicit, size, _charge_total(size, config, run)))
+    return out
+
+
+def _charge_total(size: int | None, config: ScanConfig, run: ScanRun) -> int | None:
+    """Count a file against max_total_size; returns the would-be total when it does not fit."""
+    limits = config.limits
+    if size is None or (limits.max_file_size and size > limits.max_file_size):
+        return None  # unreadable or too large: reported by the scan, never counted
+    if limits.max_total_size and run.total_bytes + size > limits.max_total_size:
+        return run.total_bytes + size
+    run.total_bytes += size
+    return None
+
+
 def scan_file(path: str, config: ScanConfig, run: ScanRun | None = None, explicit: bool = True) -> FileResult:
+    """Scan one file in this process; with `run`, its size is charged to the run's total budget."""
+    size = _size(path)
+    over_total = _charge_total(size, config, run) if run is not None else None
+    return scan_task(Task(path, explicit, size, over_total), config)
+
+
+def scan_task(task: Task, config: ScanConfig) -> FileResult:
+    """Scan one planned file in this process (the body of a worker, too)."""
+    path = task.path
     started = time.monotonic()
     result = ScanResult("engine")
     scanners_used: list[str] = []
     fmt = "unknown"
     try:
         blob = Blob.from_path(path)
-        fmt = _scan_top(blob, result, config, run, explicit, scanners_used)
+        fmt = _scan_top(blob, result, config, task.over_total, task.explicit, scanners_used)
     except OSError as exc:
         result.report("MA-S010", f"Cannot read file: {exc.strerror or exc}", path, {"error": str(exc)})
         result.mark_incomplete()
@@ -78,7 +134,7 @@ def scan_file(path: str, config: ScanConfig, run: ScanRun | None = None, explici
                       duration=time.monotonic() - started)
 
 
-def _scan_top(blob: Blob, result: ScanResult, config: ScanConfig, run: ScanRun | None, explicit: bool,
+def _scan_top(blob: Blob, result: ScanResult, config: ScanConfig, over_total: int | None, explicit: bool,
               scanners_used: list[str]) -> str:
     limits = config.limits
     _check_blacklist(blob.location, config, result)
@@ -87,13 +143,11 @@ def _scan_top(blob: Blob, result: ScanResult, config: ScanConfig, run: ScanRun |
                       blob.location, {"size": blob.size, "max_file_size": limits.max_file_size})
         result.mark_incomplete()
         return detect(blob.head(HEAD_SIZE), blob.name, blob.size).format
-    if run is not None:
-        if limits.max_total_size and run.total_bytes + blob.size > limits.max_total_size:
-            result.report("MA-S002", f"Total scan size limit reached: {run.total_bytes + blob.size} bytes "
-                          f"(max: {limits.max_total_size})", blob.location, {"max_total_size": limits.max_total_size})
-            result.mark_incomplete()
-            return "unknown"
-        run.total_bytes += blob.size
+    if over_total is not None:
+        result.report("MA-S002", f"Total scan size limit reached: {over_total} bytes "
+                      f"(max: {limits.max_total_size})", blob.location, {"max_total_size": limits.max_total_size})
+        result.mark_incomplete()
+        return "unknown"
     ctx = ScanContext.standalone(config)
     ctx.nested = lambda child, res, c: _scan_blob(child, res, c, scanners_used, explicit=False)
     return _scan_blob(blob, result, ctx, scanners_used, explicit=explicit, path=blob.path)
@@ -178,6 +232,10 @@ def _run_scanner(cls: type[BaseScanner], blob: Blob, result: ScanResult, ctx: Sc
     except MissingDependency as exc:
         result.report("MA-S006", str(exc), blob.location, {"package": exc.package, "extra": exc.extra})
         result.mark_incomplete()
+    except MemoryError:
+        result.report("MA-S015", f"Scanner {cls.name} ran out of memory reading this file", blob.location,
+                      {"scanner": cls.name})
+        result.mark_incomplete()
     except RecursionError:
         result.report("MA-S005", f"Error scanning file with {cls.name}: nesting exhausted the parser",
                       blob.location, {"scanner": cls.name})
@@ -221,6 +279,17 @@ def _problem_result(path: str, code: str, message: str) -> FileResult:
                   why=rule.why, scanner="engine")
     check = Check("path readable", _status(False), message, path, code)
     return FileResult(path, "unknown", (), (issue,), (check,), 0, complete=False)
+
+
+def unfinished_result(task: Task, config: ScanConfig, code: str, message: str, details: dict[str, Any],
+                      duration: float = 0.0) -> FileResult:
+    """A file whose scan never reported back (its worker was killed or died, or ran out of memory)."""
+    result = ScanResult("engine")
+    _check_blacklist(task.path, config, result)
+    result.report(code, message, task.path, details)
+    result.add_check("scan finished", False, message, task.path, code)
+    return FileResult(task.path, "unknown", (), tuple(_apply_policy(result.issues, config)), tuple(result.checks),
+                      0, complete=False, assets=(Asset(task.path, "unknown", task.size),), duration=duration)
 
 
 def _status(passed: bool):  # noqa: ANN202

@@ -53,6 +53,14 @@ _TABLE: tuple[Rule, ...] = (
          "Containers nest deeper than the configured budget; inner content was not scanned.", "CWE-674", coverage=True),
     Rule("MA-S013", "Executable file", C,
          "A native executable (ELF, PE or Mach-O) sits among model files; model files never need one.", "CWE-506"),
+    Rule("MA-S014", "Scan worker died", W,
+         "The process scanning this file died before it reported (a crash in native parser code, the operating "
+         "system's out-of-memory killer, or an abrupt exit). The file was not fully checked; hostile files "
+         "crash parsers on purpose.", "CWE-400", coverage=True),
+    Rule("MA-S015", "Memory limit reached", W,
+         "Reading this file needed more memory than the scan may use (the worker cap set by --max-memory, or "
+         "what the machine has); the rest was not checked. Files that make parsers allocate without bound are a "
+         "denial-of-service vector.", "CWE-400", coverage=True),
     # --- pickle family -----------------------------------------------------------
     Rule("MA-P001", "Dangerous global in pickle", C,
          "Unpickling imports this callable and can call it with attacker-chosen arguments: loading the file runs "
@@ -179,6 +187,168 @@ _TABLE: tuple[Rule, ...] = (
     Rule("MA-O009", "ONNX parse budget exceeded", W,
          "The protobuf holds more fields than the scanner's budget; the rest of the model was not checked.",
          "CWE-400", coverage=True),
+    # --- keras (MA-K0xx) -----------------------------------------------------------
+    Rule("MA-K001", "Lambda layer with serialized Python code", W,
+         "The model stores a Python function as marshalled bytecode (a Lambda layer or a lambda used as an "
+         "argument). Keras rebuilds and runs it when the model is loaded with safe_mode=False, and legacy H5 "
+         "loading (tf.keras, Keras before 3.11) runs it whatever safe_mode says (CVE-2024-3660, CVE-2025-9905).",
+         "CWE-94"),
+    Rule("MA-K002", "Lambda code reaches the operating system or the interpreter", C,
+         "The serialized Lambda bytecode names modules or functions that run commands, evaluate code, open "
+         "files or the network (os, subprocess, eval, exec, open, __import__ …): the shape of the Keras Lambda "
+         "code-injection payload (CVE-2024-3660).", "CWE-94"),
+    Rule("MA-K003", "Custom object outside Keras", W,
+         "A layer, function or other object names a class or module that is not part of Keras. Loading needs "
+         "that code from outside the file (custom_objects or an importable module), which the model's author "
+         "controls; it needs review before the model is loaded.", "CWE-829"),
+    Rule("MA-K004", "Keras config imports a dangerous module", C,
+         "A config object names a module and class such as os.system or builtins.eval. Keras before 3.9 imports "
+         "whatever module a config names and calls it with arguments from the file, so loading runs code even "
+         "in safe mode (CVE-2025-1550).", "CWE-502"),
+    Rule("MA-K005", "Keras non-modelling API in config", C,
+         "The config references a Keras API that loads or saves models, downloads files (keras.utils.get_file), "
+         "or turns safe mode off (keras.config.enable_unsafe_deserialization), or a TensorFlow op that reads or "
+         "writes files. Honest models never contain these; they are used to bypass safe_mode and write files on "
+         "the loading machine (CVE-2025-8747, CVE-2025-9906).", "CWE-502"),
+    Rule("MA-K006", "TorchModuleWrapper holds a pickled torch module", W,
+         "The layer carries a torch.save pickle that Keras loads with torch.load and weights_only=False when safe "
+         "mode is off; a pickle runs code when loaded. The embedded pickle was scanned as well.", "CWE-502"),
+    Rule("MA-K007", "TFSMLayer loads an external SavedModel", W,
+         "The layer loads a TensorFlow SavedModel from a path outside this file. Whatever sits at that path when "
+         "the model is loaded becomes part of it, and SavedModel graphs can read and write files.", "CWE-829"),
+    Rule("MA-K008", "Lookup vocabulary read from a file outside the model", W,
+         "A StringLookup, IntegerLookup or TextVectorization layer names its vocabulary by path. Keras saves "
+         "vocabularies inside the archive, so a path here is crafted: loading reads that host file (or fetches "
+         "the URL) into the model, disclosing local files (CVE-2025-12058).", "CWE-73"),
+    Rule("MA-K009", "HDF5 link to another file", W,
+         "An HDF5 external link points into another file (or a user-defined link type is used). Reading through "
+         "it makes HDF5 open a file the model does not contain, chosen by the model's author.", "CWE-73"),
+    Rule("MA-K010", "HDF5 data stored in host files", C,
+         "A dataset keeps its bytes in external files or maps them from other files (virtual dataset). Loading "
+         "the weights reads those host files into the model, disclosing local files such as credentials.",
+         "CWE-73"),
+    Rule("MA-K011", "Content in HDF5 user block", W,
+         "Bytes sit before the HDF5 superblock. HDF5 ignores them, so the file can also be something else "
+         "(a pickle, an archive, a script) to other tools; the user block was scanned as its own content.",
+         "CWE-434"),
+    Rule("MA-K012", "Malformed Keras model file", W,
+         "The HDF5 structure or the Keras config cannot be read (not JSON, not an object, unreadable objects, "
+         "missing config.json, duplicate archive entries). Keras may read it differently from this scanner.",
+         "CWE-20"),
+    Rule("MA-K013", "Keras scan budget exceeded", W,
+         "The config or the HDF5 structure holds more objects or nests deeper than the scanner's budget; the "
+         "rest was not checked.", "CWE-400", coverage=True),
+    Rule("MA-K014", "Unexpected file in Keras archive", W,
+         "Keras archives hold config.json, metadata.json, model.weights.h5 and assets/. Other members (Python "
+         "files, pickles, executables) are not needed to load the model and may be used by tools that extract "
+         "the archive; each was scanned by its own format.", "CWE-434"),
+    # --- repositories and code (MA-H0xx) -------------------------------------------
+    Rule("MA-H001", "Model loads custom code", W,
+         "Loading this model runs Python code that ships with it or is fetched for it: a transformers auto_map "
+         "(needs trust_remote_code=True), a custom pipeline, a TorchServe handler, or a nested load with "
+         "trust_remote_code. That code runs with the user's rights; review it before loading (findings for the "
+         "Python files themselves are reported separately).", "CWE-829"),
+    Rule("MA-H002", "Python code runs commands or evaluates code", C,
+         "Python shipped with the model runs operating-system commands (os.system, subprocess, pty) or evaluates "
+         "code (eval, exec, marshal, code objects), possibly through getattr or a computed import. Importing the "
+         "file, which trust_remote_code and TorchServe handlers do, runs it.", "CWE-94"),
+    Rule("MA-H003", "Python code with a risky capability", W,
+         "Python shipped with the model unpickles data, opens network connections, loads native libraries, "
+         "imports modules by computed names or from file paths, or writes to absolute paths. Model code rarely "
+         "needs this; it needs review before the model is loaded.", "CWE-829"),
+    Rule("MA-H004", "Python source cannot be analysed", W,
+         "The file does not tokenize as Python (bad encoding, unterminated string, inconsistent indentation), so "
+         "its code was not inspected. Python refuses to import such a file, but other tools may read it "
+         "differently.", "CWE-20"),
+    Rule("MA-H005", "Obfuscated Python source", W,
+         "The source declares an unusual text encoding (such as UTF-7), spells names with lookalike characters "
+         "that the interpreter folds to ASCII, or walks object internals (__subclasses__, __globals__, frame "
+         "globals) to reach os or eval without naming them. These hide payloads from reviewers and scanners.",
+         "CWE-506"),
+    Rule("MA-H006", "Script among model files", W,
+         "A shell or other interpreter script sits among model files (or inside a model archive). Model files "
+         "never need one, and setup instructions that run it execute whatever it contains.", "CWE-506"),
+    Rule("MA-H007", "Compiled Python bytecode", W,
+         "A .pyc file holds compiled code that importing runs; it cannot be reviewed like source and this "
+         "scanner does not decompile it.", "CWE-506"),
+    Rule("MA-H008", "Custom TorchScript operator or class", W,
+         "TorchScript code or data uses an operator or TorchBind class from a namespace that PyTorch and its "
+         "domain libraries do not define. Running the model needs a native library that registers it, code that "
+         "is not in the file and does whatever it was built to do.", "CWE-829"),
+    Rule("MA-H009", "Malformed model configuration", W,
+         "The configuration is not valid JSON, is not an object where one is required, or holds fields of the "
+         "wrong type; libraries reject it or read it differently from this scanner.", "CWE-20"),
+    Rule("MA-H010", "Archive installs Python packages", W,
+         "The TorchServe archive carries a requirements file that the server installs with pip when the model "
+         "is registered (install_py_dep_per_model): package installation runs arbitrary setup code.", "CWE-829"),
+    Rule("MA-H011", "Code or configuration too large to analyse", W,
+         "The file is larger than the analysis budget for source code or configuration; it was not inspected.",
+         "CWE-400", coverage=True),
+    # --- tensorflow / tflite (MA-T1xx) ----------------------------------------------
+    Rule("MA-T101", "Malformed TensorFlow protobuf", W,
+         "The SavedModel, GraphDef or MetaGraphDef is truncated, declares lengths past its end, is not valid text "
+         "format, holds no graph, or refers to functions or assets it does not define. TensorFlow rejects it or "
+         "reads it differently from this scanner, and a broken file is a way to hide content from checks.",
+         "CWE-20"),
+    Rule("MA-T102", "TensorFlow op runs Python or native code", C,
+         "PyFunc, PyFuncStateless and EagerPyFunc call Python functions of the loading process when the graph "
+         "runs (tf.py_function, tf.numpy_function), and an op named LoadLibrary stands for loading a native "
+         "library. Graphs that need them run code that is not part of the model's math.", "CWE-94"),
+    Rule("MA-T103", "TensorFlow op touches files or the network", W,
+         "The graph reads or writes files (ReadFile, WriteFile, MatchingFiles, file readers and datasets, "
+         "ImmutableConst), opens databases or talks to servers (tf.data service, RPC). Serving or calling the "
+         "model performs that I/O with the rights of the process; inference graphs rarely need it.", "CWE-73"),
+    Rule("MA-T104", "TensorFlow op uses a fixed path or URL outside the model", C,
+         "A constant absolute path, '..' path, home path or URL is wired into an op that reads or writes files or "
+         "sends data (including the checkpoint ops SaveV2/RestoreV2 and debug or print ops with file:// or grpc:// "
+         "targets). Running the graph reads or overwrites that host file or sends tensors to that address.",
+         "CWE-22"),
+    Rule("MA-T105", "Custom TensorFlow op", W,
+         "The op is not one TensorFlow registers. The graph only runs if the loading process first loads a custom "
+         "op library (tf.load_op_library or a package that does so on import): native code that is not in the "
+         "file and does whatever it was built to do.", "CWE-829"),
+    Rule("MA-T106", "Inconsistent SavedModel directory", W,
+         "The variables/ directory lacks its index or data shards, or an asset the graph names is missing. "
+         "TensorFlow fails to load the model, or whatever is put in the missing place later supplies its weights "
+         "or vocabulary, which cannot be checked now."),
+    Rule("MA-T107", "SavedModel asset or variable outside the model", C,
+         "An asset file name is absolute or climbs out with '..', or a file under assets/ or variables/ is a link "
+         "to a file outside the SavedModel. Loading reads that host file into the model (path traversal).",
+         "CWE-22"),
+    Rule("MA-T108", "Keras Lambda layer in SavedModel metadata", C,
+         "The Keras metadata of the SavedModel holds a Lambda layer: marshalled Python bytecode (or a function "
+         "looked up by name) that tf.keras rebuilds and calls when it loads the SavedModel, whatever safe_mode "
+         "says. Loading the model runs that code.", "CWE-94"),
+    Rule("MA-T109", "TensorFlow parse budget exceeded", W,
+         "The protobuf holds more fields or tokens than the scanner's budget; the rest of the model was not "
+         "checked.", "CWE-400", coverage=True),
+    Rule("MA-T201", "Malformed TFLite flatbuffer", W,
+         "The root table, a vtable, a vector or a string lies outside the file, the identifier or schema version "
+         "is wrong, or an index points at nothing. The TFLite runtime's verifier rejects such files, but tools and "
+         "older runtimes that skip verification read out of bounds (the class of TFLite CVEs on crafted models).",
+         "CWE-125"),
+    Rule("MA-T202", "Custom TFLite operator", W,
+         "The model uses a custom operator. It only runs if the loading application registers a kernel with that "
+         "name: native code that is not in the file and does whatever it was built to do.", "CWE-829"),
+    Rule("MA-T203", "TensorFlow (Flex) operator in TFLite model", W,
+         "Flex operators run full TensorFlow kernels through the select-TF-ops delegate, with all of TensorFlow's "
+         "file and system access, instead of TFLite's small built-in set.", "CWE-829"),
+    Rule("MA-T204", "Flex operator's TensorFlow node is unreadable or renamed", W,
+         "A Flex operator carries the TensorFlow NodeDef the delegate runs. Here it is missing, cannot be decoded, "
+         "or names another op than the operator's name: tools that list operators by name see one op while the "
+         "delegate runs another. (The NodeDef's op itself is checked like any TensorFlow op: MA-T102 to MA-T105.)",
+         "CWE-436"),
+    Rule("MA-T205", "TFLite buffer outside the file", W,
+         "A buffer's offset and size (the large-model layout that keeps weights after the flatbuffer) point past "
+         "the end of the file. Loaders that trust them read out of bounds or map memory the model does not own.",
+         "CWE-125"),
+    Rule("MA-T206", "Inconsistent TFLite tensor, operator or metadata reference", W,
+         "A tensor names a buffer that does not exist or whose size disagrees with its shape and type, an operator "
+         "names a missing tensor or operator code, or metadata points at a missing buffer. Runtimes that trust "
+         "the indices read out of bounds.", "CWE-129"),
+    Rule("MA-T207", "TFLite scan budget exceeded", W,
+         "The flatbuffer holds more tables or vector elements than the scanner's budget; the rest of the model was "
+         "not checked.", "CWE-400", coverage=True),
     # --- metadata ----------------------------------------------------------------
     Rule("MA-C001", "Code in model metadata", W,
          "Metadata is meant to be descriptive text; code-like content suggests an attempt to get it evaluated by "

@@ -7,13 +7,19 @@ from .base import BaseScanner, IssueSeverity, ScanResult
 from .compressed import CompressedScanner
 from .containers import ZipScanner
 from .gguf import GgufScanner
+from .hf_config import HfConfigScanner
+from .keras import KerasH5Scanner, KerasZipScanner
 from .numpy import NumpyScanner
 from .onnx import OnnxScanner
 from .pickle import PickleScanner
+from .python_code import BytecodeScanner, PythonCodeScanner, ScriptScanner
 from .pytorch import PyTorchScanner
 from .safetensors import SafetensorsScanner
 from .simple import ExecutableScanner, TextScanner
 from .tar import TarScanner
+from .tensorflow import TensorFlowScanner
+from .tflite import TFLiteScanner
+from .torchserve import TorchServeScanner
 
 SCANNER_REGISTRY: list[type[BaseScanner]] = [
     PickleScanner,
@@ -22,10 +28,19 @@ SCANNER_REGISTRY: list[type[BaseScanner]] = [
     SafetensorsScanner,
     GgufScanner,
     OnnxScanner,
+    TensorFlowScanner,
+    TFLiteScanner,
+    KerasH5Scanner,
+    KerasZipScanner,
     CompressedScanner,
+    TorchServeScanner,
     ZipScanner,
     TarScanner,
     ExecutableScanner,
+    HfConfigScanner,  # JSON that detect.py names hf_config (config.json …); other JSON stays with TextScanner
+    PythonCodeScanner,
+    ScriptScanner,
+    BytecodeScanner,
     TextScanner,
 ]
 

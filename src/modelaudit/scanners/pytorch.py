@@ -6,7 +6,8 @@ other .pkl); tensor storages under data/ are never parsed.
 
 from __future__ import annotations
 
-from ..detect import content_format
+from ..detect import HEAD_SIZE, detect
+from . import torchscript
 from ._pickle_scan import record_check, walk_pickle
 from ._zip import check_member_names, member_blob, open_zip
 from .base import BaseScanner
@@ -14,6 +15,7 @@ from .base import BaseScanner
 # magic number, protocol version, sys info, the object, storage keys
 LEGACY_PICKLES = 5
 _CODE_SUFFIXES = (".py", ".pyc", ".so", ".dll", ".dylib", ".sh", ".exe")
+_NOT_SCANNED = ("text", "json", "empty", "unknown")
 
 
 class PyTorchScanner(BaseScanner):
@@ -42,16 +44,19 @@ class PyTorchScanner(BaseScanner):
                 result.report("MA-T001", "PyTorch zip checkpoint should hold exactly one data.pkl; found "
                               f"{sum(1 for n in names if n.endswith('data.pkl'))}", blob.location,
                               {"members": names[:50]})
+            # a TorchScript archive is read by torch.jit.load, whose unpickler resolves names itself
+            jit = torchscript.is_archive(names)
             for info in infos:
                 ctx.check_deadline()
                 if info.is_dir() or _is_storage(info.filename):
                     continue
-                if info.filename.endswith(".pkl"):
+                if info.filename.endswith(".pkl") or (jit and info.filename.endswith(".debug_pkl")):
                     with member_blob(zf, info, blob, ctx, result) as child, child.buffer() as buf:
-                        walk_pickle(buf, child, result, ctx)
+                        (torchscript.walk_archive_pickle if jit else walk_pickle)(buf, child, result, ctx)
                 elif info.filename.endswith(_CODE_SUFFIXES) or info.file_size > 0:
                     with member_blob(zf, info, blob, ctx, result) as child:
-                        if content_format(child.head(4096), child.size) not in ("text", "json", "empty", "unknown"):
+                        # by name as well as content: code/*.py of TorchScript gets the Python analysis
+                        if detect(child.head(HEAD_SIZE), child.name, child.size).format not in _NOT_SCANNED:
                             ctx.scan_member(child, result)
             result.bytes_scanned = blob.size
 
