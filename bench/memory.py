@@ -1,4 +1,5 @@
-"""Peak memory of `modelaudit scan FILE --format json` as a function of file size.
+"""Peak memory of `modelaudit scan FILE --format json --no-isolation` as a function of file size
+(in-process, so the child measured is the one that scans).
 
 Each scan runs in its own child process. Baseline, measured in the same run: the same
 command on a tiny pickle (interpreter + imports). Printed per input: peak RSS (GNU time's
@@ -40,7 +41,7 @@ def slope(xs: list[float], ys: list[float]) -> float:
 
 
 def scan(path: Path) -> dict:
-    stats = run_child([MODELAUDIT, "scan", str(path), "--format", "json"], capture=True, poll=0.01)
+    stats = run_child([MODELAUDIT, "scan", str(path), "--format", "json", "--no-isolation"], capture=True, poll=0.01)
     try:
         report = json.loads(stats.stdout)
     except ValueError:
