@@ -103,8 +103,6 @@ def scan(paths: tuple[str, ...], output_format: str, output: str | None, **opts:
         return
     if not paths:
         raise click.UsageError("give at least one file or directory to scan")
-    if output_format == "sarif":
-        _fail("SARIF output is not available in this version of modelaudit; use --format json or text")
     if opts["sbom"]:
         _fail("SBOM output (--sbom) is not available in this version of modelaudit")
     config = _build_config(opts)
@@ -167,6 +165,11 @@ def _run_scan(paths: list[str], config, output_format: str, output: str | None, 
         from .report.json import render_json
 
         text = render_json(run)
+    elif output_format == "sarif":
+        from .report.json import dumps
+        from .report.sarif import render_sarif
+
+        text = dumps(render_sarif(run), indent=2)
     else:
         from .report.text import render_text
 
