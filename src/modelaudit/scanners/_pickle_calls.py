@@ -10,15 +10,12 @@ import codecs
 import lzma
 import zlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._pickle_values import OPAQUE, Call, Container, Global, LazyBytes, Persistent, func_repr, short_repr
+from ._pickle_values import OPAQUE, Call, Container, Finding, Global, LazyBytes, Persistent, func_repr, short_repr
 from . import _pickle_relaxations as relaxations
 from ._pickle_relaxations import ProvenGlobal
 from .pickle_policy import ARGUMENT_CHECKED, Level, classify
-
-if TYPE_CHECKING:
-    from ._pickle_vm import Finding
 
 # Callables that deserialize their first argument: the argument is scanned as a nested blob.
 LOADERS = frozenset({
@@ -125,8 +122,6 @@ class CallAnalysis:
         self._helper_findings: dict[tuple[str, str], Finding] = {}
 
     def _finding(self, code: str, message: str, pos: int, **details: Any) -> None:
-        from ._pickle_vm import Finding
-
         self._report(Finding(code, message, pos, {"position": pos, **details}))
 
     # ---------------------------------------------------------------- calls
@@ -307,8 +302,6 @@ def _as_bytes(value: Any) -> bytes | None:
 
 
 def _finding_obj(code: str, message: str, pos: int, details: dict, why: str) -> Finding:
-    from ._pickle_vm import Finding
-
     return Finding(code, message, pos, details, why)
 
 

@@ -116,3 +116,12 @@ def _repr(value: Any, depth: int) -> str:
     if isinstance(value, (str, bytes)):
         return repr(value[:120])
     return repr(value)
+
+
+@dataclass
+class Finding:
+    rule_code: str
+    message: str
+    pos: int
+    details: dict[str, Any] = field(default_factory=dict)
+    why: str | None = None

@@ -20,10 +20,11 @@ from typing import Any
 
 from ..errors import BudgetExceeded
 from ._pickle_data_ops import DataOpcodes, Malformed, int_arg as _int_arg
-from ._pickle_values import OPAQUE, Call, Container, Global, LazyBytes, Persistent, short_repr
+from ._pickle_joblib import JoblibArrays
+from ._pickle_values import OPAQUE, Finding, Call, Container, Global, LazyBytes, Persistent, short_repr
 from .pickle_policy import Level, classify
 from ._pickle_calls import CallAnalysis
-from ._joblib_arrays import is_wrapper, layout
+from ._joblib_arrays import is_wrapper
 
 _LAZY_THRESHOLD = 64 * 1024
 _DEADLINE_EVERY = 1 << 15
@@ -44,8 +45,6 @@ _INLINE_CONSTANTS: dict[int, Callable[[], Any]] = {
     0x5D: lambda: Container("list"), 0x7D: lambda: Container("dict"), 0x29: tuple,
     0x4E: lambda: None, 0x88: lambda: True, 0x89: lambda: False,
 }
-_SHADOW_OPCODES = 1 << 20
-_SHADOW_KEEP = frozenset({"MA-P001", "MA-P003", "MA-P009"})
 
 
 # Past this many memo entries only values that can matter later are kept: globals, calls and
@@ -69,15 +68,6 @@ def _run_struct(op: int, n: int) -> struct.Struct:
 
 
 @dataclass
-class Finding:
-    rule_code: str
-    message: str
-    pos: int
-    details: dict[str, Any] = field(default_factory=dict)
-    why: str | None = None
-
-
-@dataclass
 class WalkOutcome:
     findings: list[Finding]
     streams: int
@@ -91,7 +81,7 @@ class WalkOutcome:
 EmbeddedHook = Callable[[bytes, int, str], None]
 
 
-class PickleWalker(DataOpcodes):
+class PickleWalker(DataOpcodes, JoblibArrays):
     def __init__(self, buf: Any, start: int = 0, end: int | None = None, *, max_stack: int = 5_000_000,
                  max_memo: int = 5_000_000, check_deadline: Callable[[], None] = lambda: None,
                  on_embedded: EmbeddedHook | None = None) -> None:
@@ -529,54 +519,6 @@ class PickleWalker(DataOpcodes):
             if is_wrapper(target):
                 return self._skip_joblib_array(target, state, pos)
         return pos
-
-    def _skip_joblib_array(self, target: Call, state: Any, pos: int) -> int:
-        """joblib writes the array right after its wrapper; step over it like NumpyUnpickler."""
-        shape = layout(state)
-        if shape is None:
-            raise Malformed("joblib array wrapper without a readable shape and dtype")
-        self._shadow_walk(pos)
-        if shape.has_object:  # object arrays are one more pickle, loaded in place, never padded
-            saved = (self.stack, self.marks, self.memo, self._stopped)
-            pos = self._run_stream(pos)
-            self.stack, self.marks, self.memo, self._stopped = saved
-            return pos
-        if shape.aligned:  # one byte giving the padding length, then the padding
-            raw, pos = self._read(pos, 1)
-            pos += raw[0]
-        if pos + shape.nbytes > self.end:
-            raise Malformed("joblib array data was truncated")
-        return pos + shape.nbytes
-
-    def _shadow_walk(self, pos: int) -> None:
-        """pickle.load, unlike joblib.load, reads the bytes after a wrapper as opcodes, with the
-        current stack and memo: a file can be an array to joblib and a payload to pickle. Walk
-        that reading too; honest array data stops parsing within a few bytes."""
-        if self._shadow_budget is not None:
-            return
-        saved = (self.stack, self.marks, self.memo, self._stopped, self._stream_named_globals, self._pos,
-                 dict(self._global_findings), dict(self.globals_seen))
-        self.stack, self.marks, self.memo = list(self.stack), list(self.marks), dict(self.memo)
-        self._shadow_budget = _SHADOW_OPCODES
-        before = len(self.findings)
-        try:
-            self._run_stream(pos, fresh=False)
-        except Malformed:
-            pass
-        except BudgetExceeded as exc:
-            self._report(Finding("MA-P009", str(exc), pos, {"position": pos}))
-        finally:
-            self._shadow_budget = None
-            (self.stack, self.marks, self.memo, self._stopped, self._stream_named_globals, self._pos,
-             self._global_findings, self.globals_seen) = saved
-        # Honest array bytes parse as a few stray opcodes over the carried stack; only a named
-        # dangerous target (or running out of budget) means something in them.
-        shadow = self.findings[before:]
-        del self.findings[before:]
-        for finding in shadow:
-            if finding.rule_code in _SHADOW_KEEP:
-                finding.details["reading"] = "bytes joblib reads as array data, which pickle.load runs as opcodes"
-                self.findings.append(finding)
 
     def _ext(self, pos: int, width: int, opcode: str) -> int:
         raw, pos = self._read(pos, width)
