@@ -107,6 +107,13 @@ def scan(paths: tuple[str, ...], output_format: str, output: str | None, **opts:
         _fail("SBOM output (--sbom) is not available in this version of modelaudit")
     config = _build_config(opts)
     if opts["dry_run"]:
+        from .sources import is_remote
+
+        if any(is_remote(p) for p in paths):
+            from .sources import render_dry_run as render_remote
+
+            _emit(render_remote(list(paths), config, output_format == "json", opts["cache_dir"]), output)
+            return
         from .listing import render_dry_run
 
         _emit(render_dry_run(list(paths), config, output_format == "json"), output)
@@ -160,7 +167,8 @@ def _run_scan(paths: list[str], config, output_format: str, output: str | None, 
     show_progress = opts["progress"]
     if show_progress is None:
         show_progress = sys.stderr.isatty() and not opts["quiet"] and not os.environ.get("CI")
-    run = scan_paths(paths, config, progress=_progress_printer() if show_progress else None)
+    run = scan_paths(paths, config, progress=_progress_printer() if show_progress else None,
+                     cache_dir=opts["cache_dir"])
     if output_format == "json":
         from .report.json import render_json
 

@@ -51,7 +51,7 @@ class Limits:
     max_total_size: int = 0
     timeout: float = 300.0
     max_depth: int = 8  # nesting of containers (zip in zip, pickle in pickle …)
-    max_decompressed: int = 8 * 1024**3  # bytes one compressed blob may inflate to
+    max_decompressed: int = 8 * 1024**3  # bytes all decompression inside one top-level file may produce
     max_pickle_stack: int = 5_000_000
     max_pickle_memo: int = 5_000_000
     max_nested_pickle_depth: int = 4

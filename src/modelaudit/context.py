@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from .config import ScanConfig
 from .errors import ScanTimeout
+from .spool import ByteBudget
 
 if TYPE_CHECKING:
     from .blob import Blob
@@ -22,6 +23,11 @@ class ScanContext:
     deadline: float
     started: float
     nested: NestedScan | None = None
+    #: decompressed bytes shared by every container inside one top-level file (see spool.ByteBudget)
+    inflation: ByteBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.inflation = ByteBudget(self.config.limits.max_decompressed, self.check_deadline)
 
     @classmethod
     def standalone(cls, config: ScanConfig) -> ScanContext:

@@ -7,6 +7,7 @@ extension promises something incompatible, the mismatch to report.
 from __future__ import annotations
 
 import os
+import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -40,9 +41,9 @@ EXTENSION_FORMATS: dict[str, tuple[str, frozenset[str]]] = {
     ".safetensors": ("safetensors", frozenset({"safetensors"})),
     ".npy": ("numpy", frozenset({"numpy"})),
     ".npz": ("numpy_archive", frozenset({"npz", "zip"})),
-    ".txt": ("text", frozenset({"text", "json", "yaml", "empty"})),
+    ".txt": ("text", frozenset({"text", "json", "yaml", "empty", "lightgbm"})),
     ".md": ("text", frozenset({"text", "empty"})),
-    ".json": ("json", frozenset({"json", "hf_config", "text", "empty"})),
+    ".json": ("json", frozenset({"json", "hf_config", "text", "empty", "xgboost_json"})),
     ".yaml": ("yaml", frozenset({"yaml", "json", "text", "empty"})),
     ".yml": ("yaml", frozenset({"yaml", "json", "text", "empty"})),
     ".h5": ("hdf5", frozenset({"hdf5"})), ".hdf5": ("hdf5", frozenset({"hdf5"})),
@@ -50,6 +51,10 @@ EXTENSION_FORMATS: dict[str, tuple[str, frozenset[str]]] = {
     ".gguf": ("gguf", frozenset({"gguf"})), ".ggml": ("ggml", frozenset({"ggml", "gguf"})),
     ".zip": ("zip", frozenset({"zip", "pytorch_zip", "npz", "keras_zip"})),
     ".tflite": ("tflite", frozenset({"tflite"})),
+    ".7z": ("7z", frozenset({"7z"})), ".lz4": ("lz4", frozenset({"lz4"})),
+    ".zst": ("zstd", frozenset({"zstd"})),
+    ".ubj": ("xgboost", frozenset({"xgboost_ubj", "xgboost_json"})),
+    ".cbm": ("catboost", frozenset({"catboost"})),
 }
 
 
@@ -66,7 +71,7 @@ class Detection:
 
 def detect(head: bytes, name: str, size: int | None = None) -> Detection:
     ext = os.path.splitext(name.lower())[1]
-    fmt = _code_or_config(content_format(head, size), head, name.lower(), ext)
+    fmt = _code_or_config(_booster_or_xml(content_format(head, size), head, ext, size), head, name.lower(), ext)
     if fmt == "zip" and ext == ".keras":
         fmt = "keras_zip"  # Keras opens any zip named .keras as a model archive
     expected = None
@@ -102,6 +107,52 @@ def _tensorflow_format(name: str, ext: str, head: bytes, fmt: str) -> tuple[str,
     if ext == ".meta" and (fmt == "unknown" or (fmt in _TEXTLIKE and any(b in _CONTROL for b in head[:4096]))):
         return "pb", None  # a MetaGraphDef; text .meta files (Unity, YAML) stay text
     return None
+
+
+_UBJSON_INT = {b"i": 1, b"U": 1, b"I": 2, b"l": 4, b"L": 8}
+_XGB_JSON = re.compile(rb'\A\s*\{\s*"learner"\s*:\s*\{')
+_XGB_GBMS = (b"gbtree", b"gblinear", b"dart")
+
+
+def _booster_or_xml(fmt: str, head: bytes, ext: str, size: int | None) -> str:
+    """Gradient-boosting models (XGBoost, LightGBM, CatBoost) and XML without a declaration, by content."""
+    if fmt not in ("unknown", "text", "json"):
+        return fmt
+    if head.startswith(b"CBM1"):
+        return "catboost"
+    if _ubjson_learner(head):
+        return "xgboost_ubj"
+    if (head.startswith(b"binf") and (fmt == "unknown" or _xgboost_legacy(head, 4))) or _xgboost_legacy(head, 0):
+        return "xgboost_binary"
+    if fmt == "json" and _XGB_JSON.match(head) and (b'"version"' in head or (size or 0) > len(head)):
+        return "xgboost_json"
+    if fmt == "text" and re.match(rb"tree\r?\nversion=", head):
+        return "lightgbm"
+    if fmt == "text" and head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and (
+            ext in (".pmml", ".xml") or b"<PMML" in head):
+        return "xml"
+    return fmt
+
+
+def _ubjson_learner(head: bytes) -> bool:
+    """XGBoost's UBJSON models open with the object key "learner"."""
+    width = _UBJSON_INT.get(head[1:2])
+    if head[:1] != b"{" or width is None:
+        return False
+    return int.from_bytes(head[2:2 + width], "big") == 7 and head[2 + width:9 + width] == b"learner"
+
+
+def _xgboost_legacy(head: bytes, start: int) -> bool:
+    """XGBoost < 1.0 binary: a 136-byte learner header, then the objective and booster names."""
+    pos = start + 136
+    if len(head) < pos + 8:
+        return False
+    obj_len = int.from_bytes(head[pos:pos + 8], "little")
+    if not 1 <= obj_len <= 64 or not head[pos + 8:pos + 8 + obj_len].isascii():
+        return False
+    pos += 8 + obj_len
+    gbm_len = int.from_bytes(head[pos:pos + 8], "little")
+    return head[pos + 8:pos + 8 + gbm_len] in _XGB_GBMS
 
 
 def _code_or_config(fmt: str, head: bytes, name: str, ext: str) -> str:

@@ -23,7 +23,7 @@ from .model import Asset, Check, FileResult, Issue, IssueSeverity
 from .rules import RULES
 from .scanners import SCANNER_REGISTRY, load_entry_point_scanners
 from .scanners.base import BaseScanner, ScanResult
-from .walk import Entry, expand
+from .walk import Entry
 
 log = logging.getLogger("modelaudit")
 
@@ -58,7 +58,8 @@ class Task:
 Planned = FileResult | Task  # a result known without reading the file (bad path), or a file to scan
 
 
-def scan_paths(paths: list[str], config: ScanConfig, progress: ProgressHook | None = None) -> ScanRun:
+def scan_paths(paths: list[str], config: ScanConfig, progress: ProgressHook | None = None,
+               cache_dir: str | None = None) -> ScanRun:
     """Scan files and directories; results come back in the order of the inputs.
 
     With `config.uses_workers` each file is read in a worker process (see isolation.py): a parser that
@@ -68,16 +69,21 @@ def scan_paths(paths: list[str], config: ScanConfig, progress: ProgressHook | No
     run = ScanRun(config)
     started = time.monotonic()
     run.notes.extend(load_entry_point_scanners())
-    planned = plan(list(expand(paths)), config, run)
-    if config.uses_workers:
-        from .isolation import scan_isolated
+    from .sources import open_targets
 
-        run.files = scan_isolated(planned, config, progress, run.notes)
-    else:
-        for index, item in enumerate(planned):
-            if progress:
-                progress(index, len(planned), item.path)
-            run.files.append(item if isinstance(item, FileResult) else scan_task(item, config))
+    # remote targets are downloaded (or taken from the cache) first; results name them by their URIs
+    with open_targets(paths, config, cache_dir) as targets:
+        planned = plan(targets.entries, config, run)
+        if config.uses_workers:
+            from .isolation import scan_isolated
+
+            run.files = scan_isolated(planned, config, progress, run.notes)
+        else:
+            for index, item in enumerate(planned):
+                if progress:
+                    progress(index, len(planned), item.path)
+                run.files.append(item if isinstance(item, FileResult) else scan_task(item, config))
+        run.files = targets.relocate(run.files)
     if progress:
         progress(len(planned), len(planned), "")
     run.duration = time.monotonic() - started

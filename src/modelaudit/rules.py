@@ -112,6 +112,13 @@ _TABLE: tuple[Rule, ...] = (
     Rule("MA-A004", "Archive entry read differently by strict and lenient readers", W,
          "A strict zip reader rejects this entry (bad CRC, encryption flag on plain data, mismatched names) but "
          "lenient loaders such as torch still read it: a way to hide content from tools.", "CWE-436"),
+    Rule("MA-A005", "Archive link leaves the archive", C,
+         "A symbolic or hard link entry points outside the extraction folder (an absolute path or one climbing "
+         "with ..), or an entry is written through such a link: extracting it reads or overwrites files anywhere "
+         "the user can. The link was not followed.", "CWE-59"),
+    Rule("MA-A006", "Special file in archive", W,
+         "The archive holds a device node or FIFO. Model archives never need one; extracting it as root creates "
+         "a device, and reading a FIFO blocks the loader.", "CWE-73"),
     # --- tensor formats ----------------------------------------------------------
     Rule("MA-F001", "Malformed safetensors header", W,
          "The header is out of bounds, not JSON, or ambiguous (duplicate keys); readers may disagree on what "
@@ -349,6 +356,44 @@ _TABLE: tuple[Rule, ...] = (
     Rule("MA-T207", "TFLite scan budget exceeded", W,
          "The flatbuffer holds more tables or vector elements than the scanner's budget; the rest of the model was "
          "not checked.", "CWE-400", coverage=True),
+    # --- xml, msgpack, boosters (MA-X1xx) -----------------------------------------
+    Rule("MA-X101", "XML document type or entity declaration", W,
+         "The XML declares a DOCTYPE or entities. Model files never need them; internal entities expand "
+         "exponentially in permissive parsers (billion laughs). They were not expanded.", "CWE-776"),
+    Rule("MA-X102", "XML external entity or resource reference", C,
+         "The XML pulls in an external entity, XInclude or external DTD/stylesheet. Permissive parsers fetch "
+         "it, reading local files or reaching the network (XXE). It was not followed.", "CWE-611"),
+    Rule("MA-X103", "Script in PMML Extension", C,
+         "A PMML Extension carries script text or names an executable extender. PMML is declarative; "
+         "engines that honour vendor extensions may run that code when the model loads or scores.", "CWE-94"),
+    Rule("MA-X104", "External reference in model XML", W,
+         "An attribute points at a URL or a file path. Tools that resolve it fetch or read content that is "
+         "not in the model and was not scanned.", "CWE-829"),
+    Rule("MA-X105", "Malformed XML model", W,
+         "The XML could not be parsed or does not have the structure its format requires; loaders may still "
+         "read parts of it.", "CWE-20"),
+    Rule("MA-X111", "Malformed msgpack / Flax checkpoint", W,
+         "The msgpack stream is truncated, carries trailing bytes, or holds arrays whose shape, dtype and data "
+         "disagree; flax.serialization would refuse it or read something else than tools report.", "CWE-20"),
+    Rule("MA-X112", "msgpack structure limit exceeded", W,
+         "Containers nest too deep, declare more elements than the file can hold, or strings and binaries claim "
+         "more bytes than remain: a decompression-style bomb for unpackers that preallocate. The rest was not read.",
+         "CWE-400"),
+    Rule("MA-X113", "Unexpected msgpack extension type", W,
+         "Flax checkpoints only use extension types 1-3 (ndarray, complex, numpy scalar). Other codes are decoded "
+         "by custom ext hooks in the loading application, which may deserialize arbitrary objects.", "CWE-502"),
+    Rule("MA-X114", "Pickle embedded in msgpack", W,
+         "A binary value holds a pickle stream. Flax never writes pickles; code that unpickles it runs whatever "
+         "it calls. The embedded pickle was scanned as well.", "CWE-502"),
+    Rule("MA-X121", "Malformed XGBoost model", W,
+         "The XGBoost model does not have the structure xgboost writes (learner, booster, trees and their "
+         "arrays agree); the native loader may read out of bounds or refuse it.", "CWE-20"),
+    Rule("MA-X122", "Malformed LightGBM model", W,
+         "The LightGBM text model's header, tree count, tree sizes or tree arrays disagree; the native loader "
+         "trusts them and may read past the data or mis-parse the model.", "CWE-20"),
+    Rule("MA-X123", "Malformed CatBoost model", W,
+         "The CatBoost model's magic, header size or flatbuffer core is out of bounds; the native loader may "
+         "read past the file.", "CWE-20"),
     # --- metadata ----------------------------------------------------------------
     Rule("MA-C001", "Code in model metadata", W,
          "Metadata is meant to be descriptive text; code-like content suggests an attempt to get it evaluated by "

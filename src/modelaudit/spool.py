@@ -1,11 +1,11 @@
-"""Copy a stream into memory or a private temporary file, with a byte budget."""
+"""Copy a stream into memory or a private temporary file, within a shared byte budget."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
@@ -14,26 +14,58 @@ from .errors import BudgetExceeded
 
 IN_MEMORY_LIMIT = 32 * 1024 * 1024
 _CHUNK = 1024 * 1024
+TEMP_PREFIX = "modelaudit-"
+
+
+class InflationExceeded(BudgetExceeded):
+    """The decompression budget ran out; `produced` is what the failing stream had yielded so far."""
+
+    def __init__(self, message: str, location: str, produced: int) -> None:
+        super().__init__(message, "MA-J001")
+        self.location, self.produced = location, produced
+
+
+class ByteBudget:
+    """Bytes that every decompression inside one top-level file draws from, so that nesting
+    (a zip in a zip in a zip) cannot multiply the budget. A limit of 0 means unlimited.
+    `tick` runs once per chunk (the scan deadline), so a long inflation stays interruptible."""
+
+    def __init__(self, limit: int, tick: Callable[[], None] | None = None) -> None:
+        self.limit, self.used, self._tick = limit, 0, tick
+
+    @property
+    def remaining(self) -> int | None:
+        return None if not self.limit else max(0, self.limit - self.used)
+
+    def charge(self, n: int, location: str, produced: int) -> None:
+        self.used += n
+        if self._tick is not None:
+            self._tick()
+        if self.limit and self.used > self.limit:
+            raise InflationExceeded(f"{location} inflates past the decompression budget of {self.limit} bytes "
+                                    "for this file", location, produced)
 
 
 @contextmanager
-def spooled_blob(stream: BinaryIO, location: str, name: str, depth: int, budget: int,
+def spooled_blob(stream: BinaryIO, location: str, name: str, depth: int, budget: int | ByteBudget,
                  size_hint: int | None = None) -> Iterator[Blob]:
-    """Yield a Blob holding everything `stream` produces, up to `budget` bytes.
+    """Yield a Blob holding everything `stream` produces, charged to `budget`.
 
-    Raises BudgetExceeded when the stream has more than `budget` bytes.
+    Raises InflationExceeded (a BudgetExceeded) as soon as the budget is spent, before reading further.
     """
+    if not isinstance(budget, ByteBudget):
+        budget = ByteBudget(budget)
+    remaining = budget.remaining
+    first = b""
     if size_hint is not None and size_hint <= IN_MEMORY_LIMIT:
-        data = stream.read(min(budget, IN_MEMORY_LIMIT) + 1)
+        want = IN_MEMORY_LIMIT if remaining is None else min(remaining, IN_MEMORY_LIMIT)
+        data = stream.read(want + 1)
+        budget.charge(len(data), location, len(data))
         if len(data) <= IN_MEMORY_LIMIT:
-            if len(data) > budget:
-                raise BudgetExceeded(f"{location} inflates past the budget of {budget} bytes", "MA-J001")
             yield Blob.from_bytes(data, location, name=name, depth=depth)
             return
         first = data
-    else:
-        first = b""
-    tmpdir = tempfile.mkdtemp(prefix="modelaudit-")
+    tmpdir = tempfile.mkdtemp(prefix=TEMP_PREFIX)
     try:
         path = os.path.join(tmpdir, "blob")
         with open(path, "wb") as out:
@@ -44,8 +76,7 @@ def spooled_blob(stream: BinaryIO, location: str, name: str, depth: int, budget:
                 if not chunk:
                     break
                 written += len(chunk)
-                if written > budget:
-                    raise BudgetExceeded(f"{location} inflates past the budget of {budget} bytes", "MA-J001")
+                budget.charge(len(chunk), location, written)
                 out.write(chunk)
         yield Blob(location=location, size=written, path=path, depth=depth, name=name)
     finally:

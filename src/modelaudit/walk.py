@@ -37,7 +37,13 @@ def expand(paths: list[str]) -> Iterator[Entry]:
 def _walk_dir(root: str) -> Iterator[Entry]:
     real_root = os.path.realpath(root)
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        # directory links are never followed, so nothing outside the root is reached through one
+        # directory links are never followed, so nothing outside the root is reached through one;
+        # one that points outside is reported (inside, its files are reached by their real path)
+        for name in sorted(d for d in dirnames if os.path.islink(os.path.join(dirpath, d))):
+            target = os.path.realpath(os.path.join(dirpath, name))
+            if not _inside(target, real_root):
+                yield Entry(os.path.join(dirpath, name), False,
+                            f"symbolic link to {target} outside the scanned directory", "MA-S011")
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not os.path.islink(os.path.join(dirpath, d)))
         for name in sorted(filenames):
             full = os.path.join(dirpath, name)

@@ -4,17 +4,21 @@ installed packages can also register through the `modelaudit.scanners` entry poi
 from __future__ import annotations
 
 from .base import BaseScanner, IssueSeverity, ScanResult
+from .boosters import CatBoostScanner, LightGBMScanner, XGBoostScanner
 from .compressed import CompressedScanner
 from .containers import ZipScanner
 from .gguf import GgufScanner
 from .hf_config import HfConfigScanner
 from .keras import KerasH5Scanner, KerasZipScanner
+from .msgpack import MsgpackScanner
 from .numpy import NumpyScanner
 from .onnx import OnnxScanner
 from .pickle import PickleScanner
+from .pmml import PmmlScanner
 from .python_code import BytecodeScanner, PythonCodeScanner, ScriptScanner
 from .pytorch import PyTorchScanner
 from .safetensors import SafetensorsScanner
+from .sevenzip import SevenZipScanner
 from .simple import ExecutableScanner, TextScanner
 from .tar import TarScanner
 from .tensorflow import TensorFlowScanner
@@ -36,6 +40,12 @@ SCANNER_REGISTRY: list[type[BaseScanner]] = [
     TorchServeScanner,
     ZipScanner,
     TarScanner,
+    SevenZipScanner,
+    PmmlScanner,
+    MsgpackScanner,
+    XGBoostScanner,
+    LightGBMScanner,
+    CatBoostScanner,
     ExecutableScanner,
     HfConfigScanner,  # JSON that detect.py names hf_config (config.json …); other JSON stays with TextScanner
     PythonCodeScanner,

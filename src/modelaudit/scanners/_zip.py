@@ -65,7 +65,7 @@ def member_blob(zf: zipfile.ZipFile, info: zipfile.ZipInfo, blob: Blob, ctx: Sca
                 result: ScanResult | None = None) -> Iterator[Blob]:
     location = f"{blob.location}:{info.filename}"
     spool = lambda stream: spooled_blob(stream, location, info.filename, blob.depth + 1,  # noqa: E731
-                                        ctx.limits.max_decompressed, info.file_size)
+                                        ctx.inflation, info.file_size)
     with ExitStack() as stack:
         try:
             child = stack.enter_context(spool(stack.enter_context(zf.open(info))))

@@ -6,6 +6,7 @@ from ._zip import scan_members
 from .base import BaseScanner
 
 RATIO_LIMIT = 100
+RATIO_MIN_SIZE = 1 << 20  # small members compress well without being bombs
 
 
 class ZipScanner(BaseScanner):
@@ -16,7 +17,7 @@ class ZipScanner(BaseScanner):
 
     def check(self, blob, result, ctx) -> None:  # noqa: ANN001
         def ratio(info) -> None:  # noqa: ANN001
-            if info.compress_size and info.file_size / info.compress_size > RATIO_LIMIT and info.file_size > 1 << 20:
+            if info.compress_size and info.file_size / info.compress_size > RATIO_LIMIT and info.file_size > RATIO_MIN_SIZE:
                 result.report("MA-A002", f"Archive entry {info.filename} has a compression ratio of "
                               f"{info.file_size / info.compress_size:.0f}x", f"{blob.location}:{info.filename}",
                               {"compressed": info.compress_size, "uncompressed": info.file_size})

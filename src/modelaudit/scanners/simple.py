@@ -21,7 +21,7 @@ class TextScanner(BaseScanner):
     name = "text"
     description = "Plain text, JSON and YAML files without model code (passes ordinary configuration files)"
     supported_extensions = [".txt", ".json", ".yaml", ".yml", ".md"]
-    formats = ("text", "json", "yaml", "xml", "empty")  # scripts: python_code.ScriptScanner
+    formats = ("text", "json", "yaml", "empty")  # scripts: python_code.ScriptScanner; xml: pmml
 
     def check(self, blob, result, ctx) -> None:  # noqa: ANN001
         result.bytes_scanned += blob.size

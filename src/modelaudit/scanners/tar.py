@@ -1,20 +1,31 @@
 """Tar archives, including torch's oldest checkpoint format (a tar of pickles named
 "sys_info", "pickle", "storages" and "tensors", still read by torch.load): every regular
-member is scanned by its detected format."""
+member is scanned by its detected format. Compressed tars (.tar.gz, .tar.bz2, .tar.xz) reach
+this scanner through the compressed scanner. Nothing is ever extracted to disk by name: links
+are reported, never followed, and members are read through a private spool."""
 
 from __future__ import annotations
 
+import posixpath
 import tarfile
 
 from ..errors import BudgetExceeded
-from ..spool import spooled_blob
+from ..spool import ByteBudget, spooled_blob
 from ._zip import unsafe_member_name
 from .base import BaseScanner
 
 
+def link_target(member: tarfile.TarInfo) -> str:
+    """Where a link entry points, as a path relative to the archive root (may start with .. or /)."""
+    target = member.linkname.replace("\\", "/")
+    if member.issym() and not target.startswith("/") and not (len(target) > 1 and target[1] == ":"):
+        target = posixpath.join(posixpath.dirname(member.name.replace("\\", "/")), target)
+    return target
+
+
 class TarScanner(BaseScanner):
     name = "tar"
-    description = "Tar archives (and torch's legacy tar checkpoints): path traversal, every member scanned by content"
+    description = "Tar archives (and torch's legacy tar checkpoints): path traversal, links, every member scanned"
     supported_extensions = [".tar"]
     formats = ("tar",)
 
@@ -24,6 +35,7 @@ class TarScanner(BaseScanner):
                 archive = tarfile.open(fileobj=fh, mode="r:")
             except (tarfile.TarError, OSError, EOFError) as exc:
                 result.report("MA-A003", f"Malformed tar archive: {exc}", blob.location, {"error": str(exc)})
+                result.mark_incomplete()
                 return
             with archive:
                 self._members(archive, blob, result, ctx)
@@ -31,25 +43,51 @@ class TarScanner(BaseScanner):
 
     def _members(self, archive, blob, result, ctx) -> None:  # noqa: ANN001
         count = 0
+        links: set[str] = set()  # entries that are links: a later entry written "through" one escapes too
         try:
             for member in archive:
                 count += 1
                 if count > ctx.limits.max_members:
                     raise BudgetExceeded(f"archive has more than {ctx.limits.max_members} entries", "MA-S012")
                 ctx.check_deadline()
-                location = f"{blob.location}:{member.name}"
-                if unsafe_member_name(member.name) or (member.issym() or member.islnk()) and \
-                        unsafe_member_name(member.linkname):
-                    result.report("MA-A001", f"Archive entry {member.name} attempted path traversal outside the "
-                                  "archive", location, {"entry": member.name, "link": member.linkname or None})
+                self._check_entry(member, links, blob, result)
                 if not member.isfile():
                     continue
                 stream = archive.extractfile(member)
                 if stream is None:
                     continue
-                with stream, spooled_blob(stream, location, member.name, blob.depth + 1,
-                                          ctx.limits.max_decompressed, member.size) as child:
+                location = f"{blob.location}:{member.name}"
+                # a member is a copy of bytes already in this blob (or already charged when a .tar.gz was
+                # inflated): it is bounded by the blob, not charged to the file's decompression budget again
+                copy = ByteBudget(blob.size, ctx.check_deadline)
+                with stream, spooled_blob(stream, location, member.name, blob.depth + 1, copy, member.size) as child:
                     ctx.scan_member(child, result)
         except (tarfile.TarError, EOFError) as exc:
             result.report("MA-A003", f"Malformed tar archive after {count} entries: {exc}", blob.location,
                           {"error": str(exc)})
+            result.mark_incomplete()
+
+    @staticmethod
+    def _check_entry(member: tarfile.TarInfo, links: set[str], blob, result) -> None:  # noqa: ANN001
+        name = member.name
+        location = f"{blob.location}:{name}"
+        if unsafe_member_name(name):
+            result.report("MA-A001", f"Archive entry {name} attempted path traversal outside the archive",
+                          location, {"entry": name})
+        normalized = posixpath.normpath(name.replace("\\", "/"))
+        parents = normalized.split("/")[:-1]
+        through = next((p for p in ("/".join(parents[:i]) for i in range(1, len(parents) + 1)) if p in links), None)
+        if through is not None:
+            result.report("MA-A005", f"Archive entry {name} is written through the link {through}", location,
+                          {"entry": name, "link": through})
+        if member.issym() or member.islnk():
+            links.add(normalized)
+            target = link_target(member)
+            if unsafe_member_name(target):
+                kind = "symbolic link" if member.issym() else "hard link"
+                result.report("MA-A005", f"Archive entry {name} is a {kind} to {member.linkname} outside the "
+                              "archive", location, {"entry": name, "link": member.linkname, "kind": kind})
+        elif member.ischr() or member.isblk() or member.isfifo():
+            kind = "FIFO" if member.isfifo() else "character device" if member.ischr() else "block device"
+            result.report("MA-A006", f"Archive entry {name} is a {kind}", location,
+                          {"entry": name, "kind": kind, "major": member.devmajor, "minor": member.devminor})

@@ -1,6 +1,28 @@
-"""Remote sources (Hugging Face, S3, GCS, R2, MLflow, JFrog, DVC, HTTPS) resolve to local files."""
+"""Remote sources resolve targets to local, read-only files before the walk.
+
+Supported here: Hugging Face (hf://, https://huggingface.co/…, https://hf.co/…; see huggingface.py) and
+plain HTTPS URLs of one model file (http:// only to loopback). Other schemes (s3://, gs://, r2://,
+models:/) still become a MA-S010 coverage finding from walk.expand.
+
+`open_targets` downloads (or takes from the cache, see cache.py) and yields walk entries for local files;
+`Targets.relocate` is the one place where downloaded paths are mapped back to remote URIs in results.
+Failures never raise: they become entries with a problem (MA-S010, MA-S001 for size) located at the URI.
+"""
 
 from __future__ import annotations
+
+import os
+import posixpath
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..config import ScanConfig
+    from ..model import FileResult
+    from ..walk import Entry
 
 REMOTE_PREFIXES = ("hf://", "s3://", "gs://", "r2://", "models:/", "http://", "https://")
 
@@ -9,6 +31,271 @@ def is_remote(target: str) -> bool:
     return target.startswith(REMOTE_PREFIXES)
 
 
+def is_fetchable(target: str) -> bool:
+    """Remote targets this version downloads (the others are reported as unsupported)."""
+    return target.startswith(("hf://", "http://", "https://"))
+
+
 def unsupported_message(target: str) -> str:
     return (f"remote source {target} cannot be fetched by this version of modelaudit; "
             "download the model and scan the local files")
+
+
+# --- credentials --------------------------------------------------------------------------------------------
+
+
+def read_dotenv(path: str) -> dict[str, str]:
+    """KEY=VALUE lines as python-dotenv reads them: comments, `export`, quotes, inline ` #` comments."""
+    values: dict[str, str] = {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return values
+    for raw in lines:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[7:].lstrip()
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        key, value = key.strip(), value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key] = value
+    return values
+
+
+def hf_token() -> str | None:
+    """HF_TOKEN from the environment, else from a .env file in the working directory."""
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        if os.environ.get(name):
+            return os.environ[name].strip()
+    dotenv = read_dotenv(os.path.join(os.getcwd(), ".env"))
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        if dotenv.get(name):
+            return dotenv[name].strip()
+    return None
+
+
+# --- resolving targets ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Targets:
+    entries: list[Entry]
+    #: (local path prefix, remote URI) pairs; the local side is a unique temporary path
+    mappings: list[tuple[str, str]] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
+
+    def relocate(self, files: list[FileResult]) -> list[FileResult]:
+        """Report downloaded files under their remote URIs (paths, locations, messages, details)."""
+        if not self.mappings and not self.secrets:
+            return files
+        return [_relocate_result(f, self._fix) for f in files]
+
+    def _fix(self, text: str) -> str:
+        for local, uri in self.mappings:
+            if local in text:
+                text = text.replace(local, uri)
+        for secret in self.secrets:
+            if secret and secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+
+def _relocate_result(f: FileResult, fix) -> FileResult:  # noqa: ANN001
+    def deep(value: Any) -> Any:
+        if isinstance(value, str):
+            return fix(value)
+        if isinstance(value, dict):
+            return {k: deep(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(deep(v) for v in value)
+        return value
+
+    return replace(
+        f, path=fix(f.path),
+        issues=tuple(replace(i, message=fix(i.message), location=deep(i.location), details=deep(i.details))
+                     for i in f.issues),
+        checks=tuple(replace(c, message=fix(c.message), location=deep(c.location)) for c in f.checks),
+        assets=tuple(replace(a, path=fix(a.path)) for a in f.assets))
+
+
+@contextmanager
+def open_targets(paths: list[str], config: ScanConfig, cache_dir: str | None = None) -> Iterator[Targets]:
+    """Resolve every target to walk entries; downloads live until the context ends (no-cache: deleted)."""
+    from ..walk import Entry, expand
+
+    if not any(is_fetchable(p) for p in paths):
+        yield Targets(list(expand(paths)))
+        return
+    store = None
+    targets = Targets([])
+    token = hf_token()
+    if token:
+        targets.secrets.append(token)
+    try:
+        for target in paths:
+            if not is_fetchable(target):
+                targets.entries.extend(expand([target]))
+                continue
+            try:
+                if store is None:
+                    from .cache import Store
+
+                    store = Store(config.cache, cache_dir)
+                targets.entries.extend(_fetch(target, config, store, token, targets.mappings))
+            except Exception as exc:  # noqa: BLE001 - a failed download is a finding, never a traceback
+                from .http import SourceError
+
+                message = str(exc) if isinstance(exc, SourceError) else \
+                    f"cannot fetch {_display(target)}: {type(exc).__name__}: {exc}"
+                if token:
+                    message = message.replace(token, "***")
+                targets.entries.append(Entry(_display(target), True, message,
+                                             getattr(exc, "rule_code", "MA-S010")))
+        yield targets
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _display(target: str) -> str:
+    from .http import redact_url
+
+    return target if target.startswith("hf://") else redact_url(target)
+
+
+def _fetch(target: str, config: ScanConfig, store, token: str | None,  # noqa: ANN001
+           mappings: list[tuple[str, str]]) -> list[Entry]:
+    from ..walk import Entry
+    from . import huggingface as hf
+    from .http import HttpError, SourceError, check_plain_url, redact_url
+
+    max_bytes = config.limits.max_file_size
+    if not hf.is_hf_target(target):
+        check_plain_url(target)
+        url = redact_url(target)
+        name = urllib.parse.unquote(urllib.parse.urlsplit(target).path.rsplit("/", 1)[-1])
+        dest = os.path.join(store.new_dir(), _safe_name(name))
+        try:
+            store.fetch(None, target, dest, None, max_bytes, None)
+        except HttpError as exc:
+            raise SourceError(f"cannot download {url}: HTTP {exc.status}") from None
+        except OSError as exc:
+            raise SourceError(f"cannot download {url}: {getattr(exc, 'reason', None) or exc}") from None
+        mappings.append((dest, url))
+        return [Entry(dest, explicit=True)]
+
+    t = hf.parse(target)
+    listing = hf.list_files(t, token)
+    view = store.new_dir()
+    mappings.append((view, t.uri_base))
+    entries: list[Entry] = []
+    wanted = []
+    for rf in listing.files:
+        if max_bytes and rf.size is not None and rf.size > max_bytes:
+            entries.append(Entry(t.uri(rf.path), True, f"File too large to download: {rf.size} bytes "
+                                 f"(max: {max_bytes}); not scanned", "MA-S001"))
+        else:
+            wanted.append(rf)
+    if not listing.files:
+        entries.append(Entry(t.uri_base, True, f"no scannable files in {t.repo_id} "
+                             f"({len(listing.skipped)} other file(s) not fetched)", "MA-S010"))
+    store.check_space(sum(rf.size or 0 for rf in wanted if not store.has(rf.key, rf.size)))
+    for rf in wanted:
+        dest = os.path.join(view, *rf.path.split("/"))
+        try:
+            store.fetch(rf.key, rf.url, dest, token, max_bytes, rf.size)
+        except HttpError as exc:
+            entries.append(Entry(t.uri(rf.path), True, "cannot download: " + hf.explain(
+                exc, replace(t, filename=rf.path), token), "MA-S010"))
+            continue
+        except SourceError as exc:
+            entries.append(Entry(t.uri(rf.path), True, str(exc), exc.rule_code))
+            continue
+        except OSError as exc:
+            entries.append(Entry(t.uri(rf.path), True, f"cannot download: {getattr(exc, 'reason', None) or exc}",
+                                 "MA-S010"))
+            continue
+        entries.append(Entry(dest, explicit=bool(t.filename)))
+    return entries
+
+
+def _safe_name(name: str) -> str:
+    name = posixpath.basename(name.replace("\\", "/")).lstrip(".") or "download"
+    return name[:200]
+
+
+# --- dry run --------------------------------------------------------------------------------------------------
+
+
+def plan_remote(target: str, config: ScanConfig, cache_dir: str | None = None) -> list[dict[str, Any]]:
+    """What a scan of `target` would fetch, from the API's file metadata; downloads nothing."""
+    from . import huggingface as hf
+    from .cache import default_cache_dir
+    from .http import SourceError, check_plain_url, redact_url
+
+    def row(path: str, size: int | None, skipped: str | None, download: bool = False) -> dict[str, Any]:
+        return {"path": path, "size": size, "format": None, "scanners": [], "skipped": skipped,
+                "download": download}
+
+    if not is_fetchable(target):
+        return [row(target, None, unsupported_message(target))]
+    token = hf_token()
+    try:
+        if not hf.is_hf_target(target):
+            check_plain_url(target)
+            return [row(redact_url(target), None, None, True)]
+        t = hf.parse(target)
+        listing = hf.list_files(t, token)
+    except SourceError as exc:
+        message = str(exc).replace(token, "***") if token else str(exc)
+        return [row(_display(target), None, message)]
+    blobs = os.path.join(cache_dir or default_cache_dir(), "blobs")
+    max_bytes = config.limits.max_file_size
+    rows = []
+    for rf in listing.files:
+        if max_bytes and rf.size is not None and rf.size > max_bytes:
+            rows.append(row(t.uri(rf.path), rf.size, f"too large to download (max: {max_bytes})"))
+            continue
+        cached = bool(config.cache and rf.key and os.path.isfile(os.path.join(blobs, rf.key))
+                      and (rf.size is None or os.path.getsize(os.path.join(blobs, rf.key)) == rf.size))
+        rows.append(row(t.uri(rf.path), rf.size, None, not cached) | {"cached": cached})
+    rows.extend(row(t.uri(p), size, "not a scannable file; not fetched") for p, size in listing.skipped)
+    return rows
+
+
+def render_dry_run(paths: list[str], config: ScanConfig, as_json: bool, cache_dir: str | None = None) -> str:
+    """The dry-run listing for targets that include remote ones (local ones as listing.render_dry_run)."""
+    import json
+
+    from ..listing import render_dry_run as render_local
+    from ..report.json import dumps
+
+    plan: list[dict[str, Any]] = []
+    for target in paths:
+        if is_remote(target):
+            plan.extend(plan_remote(target, config, cache_dir))
+        else:
+            plan.extend(json.loads(render_local([target], config, True))["files"])
+    fetched = [p for p in plan if p.get("download")]
+    download_bytes = sum(p["size"] or 0 for p in fetched)
+    if as_json:
+        return dumps({"dry_run": True, "files": plan, "files_total": len(plan),
+                      "bytes_total": sum(p["size"] or 0 for p in plan if not p["skipped"]),
+                      "download_files": len(fetched), "download_bytes": download_bytes})
+    lines = []
+    for p in plan:
+        size = f"{p['size']} bytes" if p["size"] is not None else "- bytes"
+        what = p["skipped"] or ("download" if p.get("download") else "cached" if p.get("cached") else
+                                ",".join(p["scanners"]) or "no scanner")
+        lines.append(f"{p['path']}  {p['format'] or '-'}  {size}  {what}")
+    lines.append(f"Dry run: {sum(1 for p in plan if not p['skipped'])} file(s) would be scanned; "
+                 f"{len(fetched)} would be downloaded ({download_bytes} bytes); nothing was downloaded.")
+    return "\n".join(lines) + "\n"

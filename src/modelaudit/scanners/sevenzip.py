@@ -1,0 +1,136 @@
+"""7z archives (needs py7zr, the `archives` extra): every member inflated into a private
+temporary folder within the file's decompression budget and scanned by its own format.
+Names are checked before anything is read; nothing is written by an entry's own name."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import TYPE_CHECKING
+
+from ..blob import Blob
+from ..errors import BudgetExceeded, MissingDependency
+from ..spool import TEMP_PREFIX, ByteBudget
+from ._zip import unsafe_member_name
+from .base import BaseScanner
+from .containers import RATIO_LIMIT, RATIO_MIN_SIZE
+
+if TYPE_CHECKING:
+    import py7zr
+
+
+def _py7zr():  # noqa: ANN202
+    try:
+        import py7zr
+        import py7zr.io
+    except ImportError as exc:
+        raise MissingDependency("py7zr", "archives", "7z archives") from exc
+    return py7zr
+
+
+class SevenZipScanner(BaseScanner):
+    name = "sevenzip"
+    description = "7z archives: path traversal, compression ratio, every member scanned by content (py7zr)"
+    supported_extensions = [".7z"]
+    formats = ("7z",)
+
+    def check(self, blob, result, ctx) -> None:  # noqa: ANN001
+        lib = _py7zr()
+        errors = (lib.exceptions.ArchiveError, lib.exceptions.Bad7zFile, lib.exceptions.DecompressionError,
+                  lib.exceptions.UnsupportedCompressionMethodError, lib.exceptions.PasswordRequired,
+                  lib.exceptions.CrcError, EOFError, OSError, ValueError, KeyError, IndexError, LookupError)
+        tmpdir = tempfile.mkdtemp(prefix=TEMP_PREFIX)
+        factory = _Factory(tmpdir, ctx.inflation, blob.location)
+        try:
+            with blob.open() as fh:
+                try:
+                    with lib.SevenZipFile(fh, mode="r") as archive:
+                        wanted = self._entries(archive, blob, result, ctx)
+                        if wanted:
+                            archive.extract(targets=wanted, factory=factory)
+                        factory.close()
+                except errors as exc:
+                    result.report("MA-A003", f"Malformed 7z archive: {type(exc).__name__}: {exc}", blob.location,
+                                  {"error": str(exc)})
+                    result.mark_incomplete()
+                    return
+            result.bytes_scanned += blob.size
+            for name, path in factory.written:
+                ctx.check_deadline()
+                child = Blob(location=f"{blob.location}:{name}", size=os.path.getsize(path), path=path,
+                             depth=blob.depth + 1, name=name)
+                ctx.scan_member(child, result)
+        finally:
+            factory.close()
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+    @staticmethod
+    def _entries(archive: py7zr.SevenZipFile, blob, result, ctx) -> list[str]:  # noqa: ANN001
+        """Check names, counts and the declared ratio; return the members that can be read safely."""
+        infos = archive.list()
+        if len(infos) > ctx.limits.max_members:
+            raise BudgetExceeded(f"archive has {len(infos)} entries (limit {ctx.limits.max_members})", "MA-S012")
+        wanted = []
+        for info in infos:
+            name = info.filename
+            if unsafe_member_name(name):
+                # py7zr refuses to read such entries at all: the finding stands, the content is not scanned
+                result.report("MA-A001", f"Archive entry {name} attempted path traversal outside the archive",
+                              f"{blob.location}:{name}", {"entry": name, "scanned": False})
+                result.mark_incomplete()
+            elif not info.is_directory:
+                wanted.append(name)
+        declared = sum(info.uncompressed or 0 for info in infos)
+        if blob.size and declared > RATIO_MIN_SIZE and declared / blob.size > RATIO_LIMIT:
+            result.report("MA-A002", f"7z archive declares {declared} bytes in {blob.size}: a compression ratio "
+                          f"of {declared / blob.size:.0f}x", blob.location,
+                          {"compressed": blob.size, "uncompressed": declared})
+        return wanted
+
+
+class _Factory:
+    """py7zr WriterFactory: each member goes to a numbered file in our private folder."""
+
+    def __init__(self, tmpdir: str, budget: ByteBudget, location: str) -> None:
+        self._tmpdir, self._budget, self._location = tmpdir, budget, location
+        self.written: list[tuple[str, str]] = []
+        self._writers: list[_Writer] = []
+
+    def create(self, filename: str) -> _Writer:
+        path = os.path.join(self._tmpdir, str(len(self.written)))
+        self.written.append((filename, path))
+        self._writers.append(_Writer(path, self._budget, f"{self._location}:{filename}"))
+        return self._writers[-1]
+
+    def close(self) -> None:
+        for writer in self._writers:
+            writer.close()
+
+
+class _Writer:
+    """A write-only member sink (duck-typed py7zr.io.Py7zIO) that charges the decompression budget."""
+
+    def __init__(self, path: str, budget: ByteBudget, location: str) -> None:
+        self._fh = open(path, "wb")  # noqa: SIM115 - closed by py7zr through close()
+        self._budget, self._location, self._size = budget, location, 0
+
+    def write(self, data: bytes | bytearray) -> int:
+        self._size += len(data)
+        self._budget.charge(len(data), self._location, self._size)
+        return self._fh.write(data)
+
+    def read(self, size: int | None = None) -> bytes:
+        return b""
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._fh.seek(offset, whence)
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def size(self) -> int:
+        return self._size
+
+    def close(self) -> None:
+        self._fh.close()

@@ -1,0 +1,102 @@
+"""Where remote files land: a content-addressed cache (blobs named by their hash, reused across scans),
+or with --no-cache a temporary directory removed after the scan. Scans read per-scan views made of hard
+links (copies where links are not possible) so that files keep their remote names."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+
+from .http import SourceError, download
+
+_KEY_RE = re.compile(r"^(sha256|gitsha1)-[0-9a-f]{40,64}$")
+#: free space kept on top of what a download needs
+DISK_MARGIN = 64 * 1024**2
+
+
+def default_cache_dir() -> str:
+    explicit = os.environ.get("MODELAUDIT_CACHE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "modelaudit")
+
+
+class Store:
+    def __init__(self, cache: bool = True, cache_dir: str | None = None) -> None:
+        self.cache = cache
+        if cache:
+            root = cache_dir or default_cache_dir()
+            self.blobs = os.path.join(root, "blobs")
+            os.makedirs(self.blobs, exist_ok=True)
+            tmp_parent = os.path.join(root, "tmp")
+            os.makedirs(tmp_parent, exist_ok=True)
+            self.work = tempfile.mkdtemp(prefix="scan-", dir=tmp_parent)
+        else:
+            self.work = tempfile.mkdtemp(prefix="modelaudit-")
+            self.blobs = os.path.join(self.work, "blobs")
+            os.makedirs(self.blobs)
+        self.downloads = 0
+
+    def close(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def new_dir(self) -> str:
+        return tempfile.mkdtemp(prefix="view-", dir=self.work)
+
+    def blob_path(self, key: str | None) -> str | None:
+        if not key or not _KEY_RE.match(key):
+            return None
+        return os.path.join(self.blobs, key)
+
+    def has(self, key: str | None, size: int | None) -> bool:
+        path = self.blob_path(key)
+        if not self.cache or path is None or not os.path.isfile(path):
+            return False
+        return size is None or os.path.getsize(path) == size
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.work).free
+
+    def check_space(self, needed: int) -> None:
+        free = self.free_bytes()
+        if needed + DISK_MARGIN > free:
+            raise SourceError(f"not enough free disk space to download {needed} bytes "
+                              f"({free} bytes free in {os.path.dirname(self.blobs)}); nothing was downloaded")
+
+    def fetch(self, key: str | None, url: str, dest: str, token: str | None, max_bytes: int,
+              size: int | None) -> None:
+        """Put the file at `dest`, from the cache when its hash is known and present, else downloaded."""
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        blob = self.blob_path(key)
+        if blob is not None and self.has(key, size):
+            _place(blob, dest)
+            return
+        partial = os.path.join(self.work, f"partial-{os.getpid()}-{self.downloads}")
+        self.downloads += 1
+        try:
+            got = download(url, partial, token=token, max_bytes=max_bytes, expected_size=size)
+            if size is not None and got.size != size:
+                raise SourceError(f"download of {os.path.basename(dest)} was {got.size} bytes, expected {size}")
+            if key and key.startswith("sha256-") and got.sha256 != key[7:]:
+                raise SourceError(f"download of {os.path.basename(dest)} does not match its sha256 {key[7:]}")
+            if key and key.startswith("gitsha1-") and got.git_sha1 != key[8:]:
+                raise SourceError(f"download of {os.path.basename(dest)} does not match its git blob id {key[8:]}")
+            if blob is not None:
+                os.chmod(partial, 0o444)
+                os.replace(partial, blob)
+                _place(blob, dest)
+            else:
+                os.replace(partial, dest)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+
+
+def _place(blob: str, dest: str) -> None:
+    try:
+        os.link(blob, dest)
+    except OSError:
+        shutil.copyfile(blob, dest)

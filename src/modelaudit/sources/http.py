@@ -1,0 +1,147 @@
+"""A small HTTP client for sources: manual redirects (credentials never leave their origin), streamed
+downloads with a byte limit, and errors that carry status and headers but never the request's headers."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import ipaddress
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+
+TIMEOUT = float(os.environ.get("MODELAUDIT_HTTP_TIMEOUT", "60"))
+_CHUNK = 1 << 20
+_USER_AGENT = "modelaudit"
+
+
+class SourceError(Exception):
+    """A remote target could not be resolved; the message is for users (no secrets, no traceback)."""
+
+    def __init__(self, message: str, rule_code: str = "MA-S010") -> None:
+        super().__init__(message)
+        self.rule_code = rule_code
+
+
+@dataclass
+class HttpError(Exception):
+    status: int
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"HTTP {self.status} from {redact_url(self.url)}"
+
+
+def redact_url(url: str) -> str:
+    """Drop userinfo and query string (signed URLs carry secrets there)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201
+        return None
+
+
+def _opener(url: str) -> urllib.request.OpenerDirector:
+    handlers: list = [_NoRedirect()]
+    if is_loopback(urllib.parse.urlsplit(url).hostname):
+        handlers.append(urllib.request.ProxyHandler({}))  # loopback traffic never goes through a proxy
+    return urllib.request.build_opener(*handlers)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    p = urllib.parse.urlsplit(url)
+    return p.scheme, (p.hostname or "").lower(), p.port
+
+
+def open_url(url: str, method: str = "GET", token: str | None = None, data: bytes | None = None,
+             max_redirects: int = 5) -> http.client.HTTPResponse:
+    """Open a URL, following redirects by hand; the bearer token is sent only to the first origin."""
+    origin = _origin(url)
+    for _ in range(max_redirects + 1):
+        req = urllib.request.Request(url, method=method, data=data, headers={"User-Agent": _USER_AGENT})
+        if token and _origin(url) == origin:
+            req.add_unredirected_header("Authorization", f"Bearer {token}")
+        try:
+            return _opener(url).open(req, timeout=TIMEOUT)
+        except urllib.error.HTTPError as exc:
+            headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+            exc.close()
+            if exc.code in (301, 302, 303, 307, 308) and headers.get("location"):
+                url = urllib.parse.urljoin(url, headers["location"])
+                if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+                    raise SourceError(f"redirect to an unsupported scheme from {redact_url(exc.url)}") from None
+                continue
+            raise HttpError(exc.code, url, headers) from None
+    raise SourceError(f"too many redirects fetching {redact_url(url)}")
+
+
+def get_json(url: str, token: str | None = None) -> object:
+    import json
+
+    with open_url(url, token=token) as resp:
+        return json.loads(resp.read(64 * 1024 * 1024))
+
+
+@dataclass
+class Downloaded:
+    size: int
+    sha256: str
+    git_sha1: str | None
+
+
+def download(url: str, dest: str, token: str | None = None, max_bytes: int = 0,
+             expected_size: int | None = None) -> Downloaded:
+    """Stream a URL into `dest`; stops past `max_bytes` (0: no limit). Hashes as it goes."""
+    sha256 = hashlib.sha256()
+    git = hashlib.sha1(f"blob {expected_size}\0".encode()) if expected_size is not None else None  # noqa: S324
+    size = 0
+    with open_url(url, token=token) as resp:
+        length = resp.headers.get("Content-Length")
+        if max_bytes and length and length.isdigit() and int(length) > max_bytes:
+            raise SourceError(f"File too large to download: {int(length)} bytes (max: {max_bytes})", "MA-S001")
+        with open(dest, "wb") as out:
+            while True:
+                chunk = resp.read(_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if max_bytes and size > max_bytes:
+                    raise SourceError(f"File too large to download: more than {max_bytes} bytes (max: {max_bytes})",
+                                      "MA-S001")
+                sha256.update(chunk)
+                if git is not None:
+                    git.update(chunk)
+                out.write(chunk)
+    return Downloaded(size, sha256.hexdigest(), git.hexdigest() if git is not None else None)
+
+
+def plain_http_target(target: str) -> bool:
+    return target.startswith(("https://", "http://"))
+
+
+def check_plain_url(url: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise SourceError(f"refusing plain http:// for {redact_url(url)}; use https://")
+    name = urllib.parse.unquote(parts.path.rsplit("/", 1)[-1])
+    if not name:
+        raise SourceError(f"{redact_url(url)} does not name a file; give the URL of one model file")

@@ -1,0 +1,353 @@
+"""Archives and resource-exhaustion defences: tar (plain and compressed), 7z, lz4/zstd wrappers,
+zip bombs, the shared decompression budget, links in directories, and temporary-file hygiene.
+Every hostile archive is built here, byte by byte where the writers refuse."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import struct
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+import zlib
+
+import pytest
+
+from modelaudit import spool
+from modelaudit.context import ScanContext
+from modelaudit.errors import ScanTimeout
+from tests.builders import benign, payload, zip_bytes
+from tests.conftest import scan
+from tests.regressions.corpus import assert_dangerous, assert_warning, describe, issues
+
+PAYLOAD = payload(4)
+TRAVERSAL = "Archive entry {} attempted path traversal outside the archive"
+
+
+# ----------------------------------------------------------------------------- builders
+def tar_bytes(*entries: tarfile.TarInfo | tuple[str, bytes], mode: str = "w") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode, format=tarfile.PAX_FORMAT) as tf:
+        for entry in entries:
+            if isinstance(entry, tarfile.TarInfo):
+                tf.addfile(entry)
+            else:
+                info = tarfile.TarInfo(entry[0])
+                info.size = len(entry[1])
+                tf.addfile(info, io.BytesIO(entry[1]))
+    return buf.getvalue()
+
+
+def special(name: str, kind: bytes, linkname: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, linkname
+    return info
+
+
+def write(tmp_path, name: str, data: bytes):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def seven_zip(members: dict[str, bytes], rename: dict[str, str] | None = None) -> bytes:
+    """A 7z written by py7zr with a plain header; `rename` patches names py7zr refuses to write
+    (same length, UTF-16 in the header) and fixes the header CRCs."""
+    py7zr = pytest.importorskip("py7zr")
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w") as archive:
+        archive.set_encoded_header_mode(False)
+        for name, data in members.items():
+            archive.writestr(data, name)
+    data = bytearray(buf.getvalue())
+    for old, new in (rename or {}).items():
+        assert len(old) == len(new)
+        at = data.find(old.encode("utf-16-le"))
+        data[at:at + 2 * len(old)] = new.encode("utf-16-le")
+    offset, size = struct.unpack_from("<QQ", data, 12)
+    struct.pack_into("<I", data, 28, zlib.crc32(bytes(data[32 + offset:32 + offset + size])))
+    struct.pack_into("<I", data, 8, zlib.crc32(bytes(data[12:32])))
+    return bytes(data)
+
+
+def claimed_size_zip(name: str, content: bytes, claimed: int) -> bytes:
+    """One deflated member whose zip64 sizes claim `claimed` bytes (written by hand: zipfile would not)."""
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+    raw = comp.compress(content) + comp.flush()
+    crc, encoded = zlib.crc32(content), name.encode()
+    extra = struct.pack("<HHQQ", 1, 16, claimed, len(raw))
+    local = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 45, 0, 8, 0, 0, crc, 0xFFFFFFFF, 0xFFFFFFFF,
+                        len(encoded), len(extra)) + encoded + extra + raw
+    central = struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 45, 45, 0, 8, 0, 0, crc, 0xFFFFFFFF,
+                          0xFFFFFFFF, len(encoded), len(extra), 0, 0, 0, 0, 0) + encoded + extra
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local), 0)
+    return local + central + end
+
+
+# ----------------------------------------------------------------------------- tar
+@pytest.mark.parametrize("mode,suffix", [("w", ".tar"), ("w:gz", ".tar.gz"), ("w:bz2", ".tar.bz2"),
+                                         ("w:xz", ".tar.xz")])
+def test_tar_members_are_scanned_by_content(tmp_path, mode, suffix):
+    data = tar_bytes(("model/weights.bin", PAYLOAD), ("model/ok.pkl", benign()), mode=mode)
+    result = scan(write(tmp_path, f"bundle{suffix}", data))
+    finding = assert_dangerous(result, "posix.system")
+    assert "model/weights.bin" in finding["location"]
+
+
+def test_tar_recurses_into_nested_archives(tmp_path):
+    inner = zip_bytes({"inner/data.pkl": PAYLOAD}, zipfile.ZIP_DEFLATED)
+    data = tar_bytes(("nested.zip", inner), ("more.tar.gz", gzip.compress(tar_bytes(("deep.pkl", PAYLOAD)))),
+                     mode="w:gz")
+    result = scan(write(tmp_path, "outer.tgz", data))
+    locations = [i["location"] for i in issues(result, "MA-P001", "critical")]
+    assert any("nested.zip:inner/data.pkl" in loc for loc in locations), describe(result)
+    assert any("deep.pkl" in loc for loc in locations), describe(result)
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/cron.d/evil", "C:\\Windows\\evil.dll",
+                                  "models\\..\\..\\..\\evil.pkl", "ok/../../escape.pkl"])
+def test_tar_traversal_names(tmp_path, name):
+    result = scan(write(tmp_path, "t.tar", tar_bytes((name, benign()))))
+    hits = [i for i in issues(result, "MA-A001", "critical") if i["message"] == TRAVERSAL.format(name)]
+    assert hits, describe(result)
+
+
+def test_tar_symlink_to_etc_passwd_is_reported_never_followed(tmp_path):
+    data = tar_bytes(special("model.pkl", tarfile.SYMTYPE, "/etc/passwd"),
+                     special("weights.bin", tarfile.LNKTYPE, "../../etc/shadow"),
+                     special("sub/rel", tarfile.SYMTYPE, "../../outside"),
+                     special("sub/fine", tarfile.SYMTYPE, "../model.pkl"))
+    result = scan(write(tmp_path, "links.tar", data))
+    flagged = {i["details"]["entry"]: i for i in issues(result, "MA-A005", "critical")}
+    assert set(flagged) == {"model.pkl", "weights.bin", "sub/rel"}, describe(result)
+    assert "symbolic link to /etc/passwd outside the archive" in flagged["model.pkl"]["message"]
+    assert "hard link" in flagged["weights.bin"]["message"]
+    assert result["summary"]["exit_code"] == 1
+
+
+def test_tar_entry_written_through_a_link(tmp_path):
+    data = tar_bytes(special("cache", tarfile.SYMTYPE, "/home/user/.ssh"), ("cache/authorized_keys", b"ssh-rsa x"))
+    result = scan(write(tmp_path, "through.tar", data))
+    assert_hit = [i for i in issues(result, "MA-A005") if "written through the link cache" in i["message"]]
+    assert assert_hit, describe(result)
+
+
+@pytest.mark.parametrize("kind,label", [(tarfile.FIFOTYPE, "FIFO"), (tarfile.CHRTYPE, "character device"),
+                                        (tarfile.BLKTYPE, "block device")])
+def test_tar_special_files_are_reported(tmp_path, kind, label):
+    result = scan(write(tmp_path, "dev.tar", tar_bytes(special("dev/sda", kind), ("ok.pkl", benign()))))
+    assert_warning(result, "MA-A006", f"is a {label}")
+
+
+def test_tar_member_budget_makes_the_scan_incomplete(tmp_path):
+    data = tar_bytes(*[(f"m{i}.txt", b"x") for i in range(12)])
+    result = scan(write(tmp_path, "many.tar", data), max_members=10)
+    assert issues(result, "MA-S012"), describe(result)
+    assert result["summary"]["exit_code"] == 2
+
+
+def test_truncated_tar_is_malformed_and_incomplete(tmp_path):
+    data = tar_bytes(("a.pkl", benign()), ("b.bin", os.urandom(4096)))
+    result = scan(write(tmp_path, "cut.tar", data[:512 + 512 + 512 + 700]))
+    assert_warning(result, "MA-A003", "Malformed tar archive")
+    assert result["incomplete_files"]
+
+
+# ----------------------------------------------------------------------------- 7z, lz4, zstd
+def test_7z_members_are_scanned(tmp_path):
+    result = scan(write(tmp_path, "m.7z", seven_zip({"a/model.pkl": PAYLOAD, "b.txt": b"hello"})))
+    finding = assert_dangerous(result, "posix.system")
+    assert "m.7z:a/model.pkl" in finding["location"]
+
+
+def test_7z_traversal_name(tmp_path):
+    data = seven_zip({"aa/aa/evil.pkl": PAYLOAD, "ok.pkl": benign()}, rename={"aa/aa/evil.pkl": "../../evil.pkl"})
+    result = scan(write(tmp_path, "evil.7z", data))
+    assert any(i["message"] == TRAVERSAL.format("../../evil.pkl") for i in issues(result, "MA-A001", "critical"))
+
+
+def test_7z_budget(tmp_path):
+    data = seven_zip({"zeros.bin": bytes(3 << 20), "more.bin": bytes(3 << 20)})
+    result = scan(write(tmp_path, "big.7z", data), max_decompressed="4MB")
+    assert issues(result, "MA-J001"), describe(result)
+    assert issues(result, "MA-A002"), describe(result)
+    assert result["incomplete_files"]
+
+
+def test_7z_without_py7zr_is_incomplete(tmp_path, monkeypatch):
+    data = seven_zip({"model.pkl": PAYLOAD})
+    monkeypatch.setitem(sys.modules, "py7zr", None)
+    result = scan(write(tmp_path, "m.7z", data))
+    missing = assert_warning(result, "MA-S006", "py7zr not installed, cannot scan 7z archives")
+    assert "modelaudit[archives]" in missing["message"]
+    assert result["summary"]["exit_code"] == 2
+
+
+@pytest.mark.parametrize("fmt", ["lz4", "zst"])
+def test_lz4_and_zstd_wrappers(tmp_path, fmt):
+    if fmt == "lz4":
+        data = pytest.importorskip("lz4.frame").compress(PAYLOAD)
+    else:
+        data = pytest.importorskip("zstandard").ZstdCompressor().compress(PAYLOAD)
+    result = scan(write(tmp_path, f"model.pkl.{fmt}", data))
+    assert_dangerous(result, "posix.system")
+    assert not issues(result, "MA-S007")
+
+
+@pytest.mark.parametrize("module,fmt", [("lz4", "lz4"), ("zstandard", "zst")])
+def test_lz4_and_zstd_missing_dependency(tmp_path, monkeypatch, module, fmt):
+    magic = b"\x04\x22\x4d\x18" if fmt == "lz4" else b"\x28\xb5\x2f\xfd"
+    monkeypatch.setitem(sys.modules, module, None)
+    monkeypatch.setitem(sys.modules, f"{module}.frame", None)
+    result = scan(write(tmp_path, f"model.{fmt}", magic + bytes(64)))
+    assert_warning(result, "MA-S006", f"{module} not installed")
+    assert result["summary"]["exit_code"] == 2
+
+
+# ----------------------------------------------------------------------------- bombs and budgets
+@pytest.mark.parametrize("compress,suffix", [(gzip.compress, ".gz"), (bz2.compress, ".bz2"),
+                                             (lzma.compress, ".xz")])
+def test_compressed_wrapper_ratio(tmp_path, compress, suffix):
+    result = scan(write(tmp_path, f"zeros.bin{suffix}", compress(bytes(4 << 20))))
+    assert_warning(result, "MA-A002", "compression ratio of")
+
+
+def test_tar_gz_bomb_stops_at_the_budget_and_reports_the_ratio(tmp_path):
+    data = tar_bytes(("zeros.bin", bytes(16 << 20)), mode="w:gz")
+    started = time.monotonic()
+    result = scan(write(tmp_path, "bomb.tar.gz", data), max_decompressed="4MB")
+    assert time.monotonic() - started < 5
+    assert_warning(result, "MA-A002", "compression ratio of at least")
+    assert_warning(result, "MA-J001", "decompression budget")
+    assert result["incomplete_files"]
+
+
+def test_zip_claiming_10_gb_in_a_few_kb(tmp_path):
+    data = claimed_size_zip("weights.bin", bytes(2 << 20), 10 * 1000**3)
+    assert len(data) < 8192
+    assert zipfile.ZipFile(io.BytesIO(data)).infolist()[0].file_size == 10 * 1000**3
+    started = time.monotonic()
+    result = scan(write(tmp_path, "bomb.zip", data))
+    assert time.monotonic() - started < 5
+    ratio = assert_warning(result, "MA-A002", "weights.bin has a compression ratio of")
+    assert ratio["details"]["uncompressed"] == 10 * 1000**3
+
+
+def test_zip_bomb_of_overlapping_members_is_bounded_by_the_file_budget(tmp_path):
+    """Many directory entries pointing at the same deflated data (no zipfile writer does this)."""
+    single = claimed_size_zip("m0.bin", bytes(4 << 20), 4 << 20)
+    local_len = single.index(b"PK\x01\x02")
+    central = single[local_len:single.index(b"PK\x05\x06")]
+    entries = [central.replace(b"m0.bin", f"m{i % 10}.bin".encode()) for i in range(50)]
+    directory = b"".join(entries)
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 50, 50, len(directory), local_len, 0)
+    started = time.monotonic()
+    result = scan(write(tmp_path, "overlap.zip", single[:local_len] + directory + end), max_decompressed="32MB")
+    assert time.monotonic() - started < 10
+    assert issues(result, "MA-J001"), describe(result)
+    assert result["incomplete_files"]
+
+
+def nested_zip(levels: int, member_size: int) -> bytes:
+    data = zip_bytes({"w.bin": bytes(member_size)}, zipfile.ZIP_DEFLATED)
+    for level in range(levels - 1):
+        data = zip_bytes({f"level{level}.zip": data, f"w{level}.bin": bytes(member_size)}, zipfile.ZIP_DEFLATED)
+    return data
+
+
+def test_nesting_cannot_multiply_the_decompression_budget(tmp_path):
+    """zip in zip in zip: each member stays under the budget, together they pass it."""
+    path = write(tmp_path, "nested.zip", nested_zip(3, 3 << 20))
+    over = scan(path, max_decompressed="8MB")
+    assert issues(over, "MA-J001"), describe(over)
+    assert over["incomplete_files"]
+    within = scan(path, max_decompressed="32MB")
+    assert not issues(within, "MA-J001"), describe(within)
+
+
+def test_plain_tar_members_are_copies_not_charged_to_the_budget(tmp_path):
+    """A big uncompressed bundle is not a bomb: its members are bounded by the file itself."""
+    data = tar_bytes(("a.bin", os.urandom(3 << 20)), ("b.bin", os.urandom(3 << 20)))
+    result = scan(write(tmp_path, "bundle.tar", data), max_decompressed="4MB")
+    assert not issues(result, "MA-J001"), describe(result)
+    assert not result["incomplete_files"]
+
+
+# ----------------------------------------------------------------------------- directories
+@pytest.fixture
+def outside(tmp_path):
+    target = tmp_path / "outside"
+    target.mkdir()
+    (target / "evil.pkl").write_bytes(PAYLOAD)
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "ok.pkl").write_bytes(benign())
+    return target, root
+
+
+def test_file_link_out_of_the_root_is_reported_not_followed(outside):
+    target, root = outside
+    os.symlink(target / "evil.pkl", root / "link.pkl")
+    result = scan(root)
+    assert_warning(result, "MA-S011", "outside the scanned directory")
+    assert not issues(result, "MA-P001")
+
+
+def test_directory_link_out_of_the_root_is_reported_not_followed(outside):
+    target, root = outside
+    (root / "sub").mkdir()
+    os.symlink(target, root / "sub" / "linked_dir")
+    result = scan(root)
+    hit = assert_warning(result, "MA-S011", "outside the scanned directory")
+    assert "linked_dir" in hit["location"]
+    assert not issues(result, "MA-P001")
+
+
+def test_directory_link_inside_the_root_is_not_a_finding(outside):
+    _, root = outside
+    (root / "real").mkdir()
+    (root / "real" / "evil.pkl").write_bytes(PAYLOAD)
+    os.symlink(root / "real", root / "alias")
+    result = scan(root)
+    assert not issues(result, "MA-S011")
+    assert any("real/evil.pkl" in i["location"] for i in issues(result, "MA-P001", "critical")), describe(result)
+
+
+# ----------------------------------------------------------------------------- temporary files
+def test_no_temporary_file_survives_scans(tmp_path, monkeypatch):
+    """Every spool goes to disk here; scans that finish, exceed a budget or time out leave nothing behind."""
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    monkeypatch.setattr(spool, "IN_MEMORY_LIMIT", 1024)
+    made = []
+    real_mkdtemp = tempfile.mkdtemp
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda *a, **k: made.append(real_mkdtemp(*a, **k)) or made[-1])
+    before = {p for p in os.listdir(tempfile.gettempdir()) if p.startswith(spool.TEMP_PREFIX)}
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write(corpus, "a.tar.gz", tar_bytes(("model.pkl", PAYLOAD), ("n.zip", nested_zip(3, 64 << 10)), mode="w:gz"))
+    write(corpus, "b.zip", nested_zip(4, 128 << 10))
+    write(corpus, "c.7z", seven_zip({"m.pkl": PAYLOAD, "z.bin": bytes(256 << 10)}))
+    write(corpus, "d.tar.xz", tar_bytes(("zeros.bin", bytes(8 << 20)), mode="w:xz"))
+    scan(corpus)
+    scan(corpus / "d.tar.xz", max_decompressed="1MB")  # interrupted by the budget mid-spool
+    calls = {"n": 0}
+
+    def slow_clock(self):  # noqa: ANN001 - the deadline passes a few chunks into the scan
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise ScanTimeout(self.config.limits.timeout)
+
+    monkeypatch.setattr(ScanContext, "check_deadline", slow_clock)
+    timed_out = scan(corpus / "b.zip")
+    assert issues(timed_out, "MA-S003"), describe(timed_out)
+    assert made, "the corpus should have spooled to disk"
+    after = {p for p in os.listdir(tempfile.gettempdir()) if p.startswith(spool.TEMP_PREFIX)}
+    assert after == before, f"left behind: {sorted(after - before)}"
