@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 _CODE = re.compile(
     r"(?:\b__import__\s*\(|\beval\s*\(|\bexec\s*\(|\bos\.system\s*\(|\bsubprocess\.|\bimport\s+os\b|"
@@ -29,3 +31,13 @@ def credential_kind(text: str) -> str | None:
         if pattern.search(text):
             return kind
     return None
+
+
+def check_metadata_value(emit: Callable[[str, str, dict[str, Any]], None], key: str, value: str) -> None:
+    """Report code-like text (MA-C001) and credentials (MA-C002) in one metadata value."""
+    snippet = code_snippet(value)
+    if snippet:
+        emit("MA-C001", f"Metadata {key!r} contains code-like text ({snippet!r})", {"key": key, "match": snippet})
+    kind = credential_kind(value)
+    if kind:
+        emit("MA-C002", f"Metadata {key!r} contains what looks like a {kind}", {"key": key, "kind": kind})

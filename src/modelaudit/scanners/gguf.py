@@ -13,7 +13,6 @@ Legacy GGML (ggml/ggmf/ggjt/ggla): header sanity and bounds.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from ..errors import BudgetExceeded
@@ -21,35 +20,11 @@ from ._ggml_legacy import check_legacy
 from ._gguf_format import BUDGET, GgufHeader, GgufParser, Malformed
 from ._gguf_template import MAX_TEMPLATE, TemplateSyntax, analyze, require_jinja
 from ._metadata_checks import code_snippet, credential_kind
-from .base import BaseScanner, ScanResult
+from ._findings import CappedFindings as _Findings
+from .base import BaseScanner
 
-MAX_PER_CODE = 25  # findings of one code per file; the rest are counted in one summary
 _STRUCTURE = ("MA-G001", "MA-G002", "MA-G003", "MA-G007")
 _TEMPLATE = ("MA-G004", "MA-G005", "MA-G006")
-
-
-class _Findings:
-    """Reports findings with a per-code cap, so a hostile file cannot flood the report."""
-
-    def __init__(self, result: ScanResult, where: str) -> None:
-        self.result, self.where = result, where
-        self.counts: Counter[str] = Counter()
-
-    def emit(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        self.counts[code] += 1
-        if self.counts[code] <= MAX_PER_CODE:
-            self.result.report(code, message, self.where, dict(details or {}))
-        if code == BUDGET:
-            self.result.mark_incomplete()
-
-    def flush(self) -> None:
-        for code, count in sorted(self.counts.items()):
-            if count > MAX_PER_CODE:
-                self.result.report(code, f"{count - MAX_PER_CODE} more {code} findings in this file were not "
-                                   "listed", self.where, {"suppressed": count - MAX_PER_CODE})
-
-    def seen(self, codes: tuple[str, ...]) -> bool:
-        return any(self.counts[c] for c in codes)
 
 
 def is_template_key(key: str) -> bool:
@@ -64,7 +39,7 @@ class GgufScanner(BaseScanner):
     dependency = ("jinja2", "gguf")
 
     def check(self, blob, result, ctx) -> None:  # noqa: ANN001
-        findings = _Findings(result, blob.location)
+        findings = _Findings(result, blob.location, (BUDGET,))
         try:
             if blob.head(4) == b"GGUF":
                 self._gguf(blob, findings, ctx)

@@ -24,39 +24,19 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-from collections import Counter
 from typing import Any
 
 from ._gguf_template import MAX_TEMPLATE, TemplateSyntax, require_jinja
 from ._gguf_template import analyze as analyze_template
 from ._metadata_checks import credential_kind
-from .base import BaseScanner, ScanResult
+from ._findings import CappedFindings as _Findings
+from .base import BaseScanner
 
 MAX_CONFIG = 32 * 1024 * 1024
 MAX_NODES = 5_000_000
-MAX_PER_CODE = 25
 # libraries PEFT's auto_mapping may name as the base model's home without importing anything unusual
 KNOWN_LIBRARIES = ("transformers", "peft", "diffusers", "timm", "sentence_transformers")
 NAME_FIELDS = frozenset({"_name_or_path", "name_or_path", "model_type", "architectures", "base_model_name_or_path"})
-
-
-class _Findings:
-    """Findings of one file, capped per rule code."""
-
-    def __init__(self, result: ScanResult, where: str) -> None:
-        self.result, self.where = result, where
-        self.counts: Counter[str] = Counter()
-
-    def emit(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        self.counts[code] += 1
-        if self.counts[code] <= MAX_PER_CODE:
-            self.result.report(code, message, self.where, dict(details or {}))
-
-    def flush(self) -> None:
-        for code, count in sorted(self.counts.items()):
-            if count > MAX_PER_CODE:
-                self.result.report(code, f"{count - MAX_PER_CODE} more {code} findings in this file were not "
-                                   "listed", self.where, {"suppressed": count - MAX_PER_CODE})
 
 
 class HfConfigScanner(BaseScanner):

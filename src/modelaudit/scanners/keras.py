@@ -20,7 +20,7 @@ from ..errors import BudgetExceeded
 from ..model import IssueSeverity
 from . import _hdf5
 from ._keras_config import ConfigChecker, host_path
-from ._metadata_checks import code_snippet, credential_kind
+from ._metadata_checks import check_metadata_value
 from ._zip import check_member_names, member_blob, open_zip, read_member
 from .base import BaseScanner
 
@@ -203,11 +203,5 @@ def _check_metadata(text: str, where: str, result: ScanResult) -> None:
     for key, value in metadata.items():
         if not isinstance(value, str):
             continue
-        snippet = code_snippet(value)
-        if snippet:
-            result.report("MA-C001", f"Metadata {key!r} contains code-like text ({snippet!r})", where,
-                          {"key": key, "match": snippet})
-        kind = credential_kind(value)
-        if kind:
-            result.report("MA-C002", f"Metadata {key!r} contains what looks like a {kind}", where,
-                          {"key": key, "kind": kind})
+        check_metadata_value(lambda code, message, details: result.report(code, message, where, details),
+                             key, value)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BudgetExceeded, ScanTimeout
-from ._metadata_checks import code_snippet, credential_kind
+from ._metadata_checks import check_metadata_value
 from ._protobuf import COUNT, REPEATED, Message, ProtobufError, Reader, ReadLimits, Span
 from .base import BaseScanner, IssueSeverity
 
@@ -294,12 +294,7 @@ def _op_list(ops: Counter) -> str:
 def _check_metadata(model: dict, report: _Findings) -> None:
     for entry in model.get("metadata_props", []):
         key, value = entry.get("key", ""), entry.get("value", "")
-        snippet = code_snippet(value)
-        if snippet:
-            report("MA-C001", f"Metadata {key!r} contains code-like text ({snippet!r})", {"key": key, "match": snippet})
-        kind = credential_kind(value)
-        if kind:
-            report("MA-C002", f"Metadata {key!r} contains what looks like a {kind}", {"key": key, "kind": kind})
+        check_metadata_value(report, key, value)
 
 
 # --- tensors ----------------------------------------------------------------------------

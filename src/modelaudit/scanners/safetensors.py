@@ -11,7 +11,7 @@ import json
 import struct
 from typing import Any
 
-from ._metadata_checks import code_snippet, credential_kind
+from ._metadata_checks import check_metadata_value
 from .base import BaseScanner
 
 MAX_HEADER = 100 * 1024 * 1024
@@ -104,14 +104,8 @@ class SafetensorsScanner(BaseScanner):
             if not isinstance(value, str):
                 result.report("MA-F001", f"__metadata__ value for {key!r} is not a string", where, {"key": key})
                 continue
-            snippet = code_snippet(value)
-            if snippet:
-                result.report("MA-C001", f"Metadata {key!r} contains code-like text ({snippet!r})", where,
-                              {"key": key, "match": snippet})
-            kind = credential_kind(value)
-            if kind:
-                result.report("MA-C002", f"Metadata {key!r} contains what looks like a {kind}", where,
-                              {"key": key, "kind": kind})
+            check_metadata_value(lambda code, message, details: result.report(code, message, where, details),
+                                 key, value)
 
 
 def _tensor_problem(info: Any) -> str | None:
