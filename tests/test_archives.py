@@ -351,3 +351,19 @@ def test_no_temporary_file_survives_scans(tmp_path, monkeypatch):
     assert made, "the corpus should have spooled to disk"
     after = {p for p in os.listdir(tempfile.gettempdir()) if p.startswith(spool.TEMP_PREFIX)}
     assert after == before, f"left behind: {sorted(after - before)}"
+
+
+def test_7z_symlink_leaving_the_archive_is_critical(tmp_path):
+    py7zr = pytest.importorskip("py7zr")
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "inside.txt").write_text("hello")
+    os.symlink("/etc/passwd", src / "d" / "passwd")
+    os.symlink("../inside.txt", src / "d" / "ok")
+    archive = tmp_path / "links.7z"
+    with py7zr.SevenZipFile(archive, "w") as zf:
+        for name in ("d/passwd", "d/ok", "inside.txt"):
+            zf.write(src / name, name)
+    result = scan(archive)
+    links = [i for i in result["issues"] if i["rule_code"] == "MA-A005"]
+    assert [i["details"]["entry"] for i in links] == ["d/passwd"] and links[0]["severity"] == "critical"

@@ -5,6 +5,7 @@ Names are checked before anything is read; nothing is written by an entry's own 
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
 import tempfile
 from typing import TYPE_CHECKING
@@ -46,10 +47,14 @@ class SevenZipScanner(BaseScanner):
             with blob.open() as fh:
                 try:
                     with lib.SevenZipFile(fh, mode="r") as archive:
-                        wanted = self._entries(archive, blob, result, ctx)
+                        links = {f.filename for f in archive.files if f.is_symlink}
+                        wanted = [n for n in self._entries(archive, blob, result, ctx) if n not in links]
                         if wanted:
                             archive.extract(targets=wanted, factory=factory)
                         factory.close()
+                    for name in sorted(links):
+                        fh.seek(0)
+                        self._check_link(lib, fh, name, blob, result)
                 except errors as exc:
                     result.report("MA-A003", f"Malformed 7z archive: {type(exc).__name__}: {exc}", blob.location,
                                   {"error": str(exc)})
@@ -64,6 +69,31 @@ class SevenZipScanner(BaseScanner):
         finally:
             factory.close()
             shutil.rmtree(tmpdir, ignore_errors=True)
+
+    @staticmethod
+    def _check_link(lib, fh, name: str, blob, result) -> None:  # noqa: ANN001
+        """A symlink entry: its data is the target. py7zr refuses targets that leave the archive."""
+        location = f"{blob.location}:{name}"
+        tmpdir = tempfile.mkdtemp(prefix=TEMP_PREFIX)
+        sink = _Factory(tmpdir, ByteBudget(64 * 1024), location)
+        try:
+            with lib.SevenZipFile(fh, mode="r") as archive:
+                archive.extract(targets=[name], factory=sink)
+            sink.close()
+            target = ""
+            if sink.written:
+                with open(sink.written[0][1], "rb") as link:
+                    target = link.read(4096).decode("utf-8", "replace")
+            outside = target.startswith("/") or unsafe_member_name(posixpath.join(posixpath.dirname(name), target))
+        except lib.exceptions.Bad7zFile:
+            target, outside = "", True  # py7zr refuses links whose target leaves the archive
+        finally:
+            sink.close()
+            shutil.rmtree(tmpdir, ignore_errors=True)
+        if outside:
+            where_to = f"to {target} " if target else "whose target lies "
+            result.report("MA-A005", f"Archive entry {name} is a link {where_to}outside the archive", location,
+                          {"entry": name, "target": target or None})
 
     @staticmethod
     def _entries(archive: py7zr.SevenZipFile, blob, result, ctx) -> list[str]:  # noqa: ANN001
