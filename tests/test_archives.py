@@ -367,3 +367,51 @@ def test_7z_symlink_leaving_the_archive_is_critical(tmp_path):
     result = scan(archive)
     links = [i for i in result["issues"] if i["rule_code"] == "MA-A005"]
     assert [i["details"]["entry"] for i in links] == ["d/passwd"] and links[0]["severity"] == "critical"
+
+
+def _payload_pickle() -> bytes:
+    import pickle as _pickle
+
+    class _P:
+        def __reduce__(self):
+            return (os.system, ("echo modelaudit-test",))
+
+    return _pickle.dumps(_P())
+
+
+def test_zip_after_other_data_is_scanned_and_reported(tmp_path):
+    """zipfile finds an archive from its end: data before it must not hide the members."""
+    import pickle as _pickle
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("archive/data.pkl", _payload_pickle())
+    path = tmp_path / "model.pt"
+    path.write_bytes(_pickle.dumps({"honest": [1, 2, 3]}) + buf.getvalue())
+    result = scan(path)
+    codes = {i["rule_code"] for i in result["issues"]}
+    assert {"MA-A004", "MA-P001"} <= codes
+    assert any("archive/data.pkl" in (i["location"] or "") for i in result["issues"] if i["rule_code"] == "MA-P001")
+
+
+def test_duplicate_member_names_are_all_scanned(tmp_path):
+    import pickle as _pickle
+    import warnings
+
+    path = tmp_path / "dup.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name we write on purpose
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("archive/data.pkl", _pickle.dumps({"w": 1}))
+            zf.writestr("archive/data.pkl", _payload_pickle())
+    result = scan(path)
+    assert "MA-P001" in {i["rule_code"] for i in result["issues"]}
+    assert "MA-T001" in {i["rule_code"] for i in result["issues"]}  # two data.pkl where torch expects one
+
+
+def test_honest_files_have_no_hidden_zip(tmp_path):
+    import pickle as _pickle
+
+    path = tmp_path / "ok.pkl"
+    path.write_bytes(_pickle.dumps({"PK\x05\x06": "not a zip"}))
+    assert scan(path)["issues"] == []

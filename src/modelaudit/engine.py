@@ -30,6 +30,7 @@ log = logging.getLogger("modelaudit")
 ProgressHook = Callable[[int, int | None, str], None]
 
 # Formats that are recognised but that no installed scanner reads yet.
+_ZIP_FORMATS = frozenset({"zip", "pytorch_zip", "npz", "keras_zip", "torchserve", "torchscript"})
 _NOT_SCANNED_QUIETLY = frozenset({"text", "json", "yaml", "xml", "script", "empty", "python", "hf_config",
                                   "chat_template"})
 
@@ -189,7 +190,27 @@ def _scan_blob(blob: Blob, result: ScanResult, ctx: ScanContext, scanners_used: 
         if scanner_cls.name not in scanners_used:
             scanners_used.append(scanner_cls.name)
         _run_scanner(scanner_cls, blob, result, ctx)
+    if fmt not in _ZIP_FORMATS:
+        _scan_hidden_zip(blob, fmt, result, ctx, scanners_used)
     return fmt
+
+
+def _scan_hidden_zip(blob: Blob, fmt: str, result: ScanResult, ctx: ScanContext, scanners_used: list[str]) -> None:
+    """A zip behind other data is read by zipfile-based loaders: report it and scan it too.
+    TFLite files carry such a zip of associated files by design: it is scanned, not reported."""
+    from .scanners._zip import zip_prefix_length
+
+    prefix = zip_prefix_length(blob)
+    if prefix is None:
+        return
+    if fmt != "tflite":
+        result.report("MA-A004", f"A zip archive follows {prefix} bytes of other data: loaders that read from the start "
+                      "and loaders that find the zip from its end see different content; both were scanned",
+                      blob.location, {"prefix_bytes": prefix})
+    for scanner_cls in _select("zip", None, ctx.config):
+        if scanner_cls.name not in scanners_used:
+            scanners_used.append(scanner_cls.name)
+        _run_scanner(scanner_cls, blob, result, ctx)
 
 
 def _select(fmt: str, path: str | None, config: ScanConfig) -> list[type[BaseScanner]]:

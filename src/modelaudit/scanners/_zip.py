@@ -152,7 +152,32 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes
     return data
 
 
-__all__ = ["open_zip", "check_member_names", "member_blob", "read_member", "scan_members", "unsafe_member_name"]
+def zip_prefix_length(blob: Blob) -> int | None:
+    """Bytes that precede a zip archive found through its end record, or None when there is none.
+
+    zipfile (and numpy, keras, most tools) find an archive from its end, so a file can be a
+    pickle or anything else to a loader that reads from the start and a zip to the others."""
+    if blob.size < 22:
+        return None
+    tail_len = min(blob.size, 65536 + 22)
+    with blob.open() as fh:
+        fh.seek(blob.size - tail_len)
+        tail = fh.read(tail_len)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        return None
+    _, _, _, _, _, cd_size, cd_offset, _ = struct.unpack_from("<4s4H2LH", tail, at)
+    prefix = (blob.size - tail_len + at) - cd_size - cd_offset
+    if prefix <= 0 or cd_offset == 0xFFFFFFFF:
+        return None
+    with blob.open() as fh:
+        fh.seek(prefix + cd_offset)
+        if fh.read(4) != b"PK\x01\x02":
+            return None
+    return prefix
+
+
+__all__ = ["open_zip", "check_member_names", "member_blob", "read_member", "scan_members", "unsafe_member_name", "zip_prefix_length"]
 
 
 def scan_members(blob: Blob, result: ScanResult, ctx: ScanContext,
