@@ -29,8 +29,9 @@ log = logging.getLogger("modelaudit")
 
 ProgressHook = Callable[[int, int | None, str], None]
 
-# Formats that are recognised but that no installed scanner reads yet.
+# Zip-based formats: their scanners read the archive already, no hidden-zip check needed.
 _ZIP_FORMATS = frozenset({"zip", "pytorch_zip", "npz", "keras_zip", "torchserve", "torchscript"})
+# Formats that need no scanner to be reported clean.
 _NOT_SCANNED_QUIETLY = frozenset({"text", "json", "yaml", "xml", "script", "empty", "python", "hf_config",
                                   "chat_template"})
 
