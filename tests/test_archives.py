@@ -415,3 +415,13 @@ def test_honest_files_have_no_hidden_zip(tmp_path):
     path = tmp_path / "ok.pkl"
     path.write_bytes(_pickle.dumps({"PK\x05\x06": "not a zip"}))
     assert scan(path)["issues"] == []
+
+
+def test_max_decompressed_flag(tmp_path):
+    from tests.conftest import run_cli
+
+    path = tmp_path / "zeros.bin.gz"
+    path.write_bytes(gzip.compress(b"\0" * 3_000_000))
+    out = run_cli("scan", "--format", "json", "--max-decompressed", "1MB", str(path))
+    assert out.code in (1, 2) and "MA-J001" in {i["rule_code"] for i in out.json()["issues"]}
+    assert run_cli("scan", "--max-decompressed", "nope", str(path)).code == 2

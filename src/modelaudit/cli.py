@@ -57,6 +57,8 @@ def main() -> None:
               help="Seconds allowed per file.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1),
               help="Files scanned in parallel, each in its own worker process.  [default: number of CPUs]")
+@click.option("--max-decompressed", callback=_size,
+              help="Bytes that everything inside one file may inflate to (archives, compressed streams).")
 @click.option("--max-memory", callback=_size,
               help="Memory cap of each worker process (bytes or 2GB, 512MiB…; 0: none).  [default: 4GiB]")
 @click.option("--isolation/--no-isolation", default=True, show_default=True,
@@ -140,7 +142,8 @@ def _build_config(opts: dict[str, Any]):  # noqa: ANN202 - ScanConfig, imported 
             max_total_size=opts["max_total_size"], timeout=opts["timeout"], strict=opts["strict"],
             scanners=_split(opts["scanners"]), exclude_scanners=_split(opts["exclude_scanner"]),
             suppress=_split(opts["suppress"]), severity_overrides=overrides, cache=opts["cache"],
-            stream=opts["stream"], isolation=opts["isolation"], jobs=jobs, max_memory=opts["max_memory"])
+            stream=opts["stream"], isolation=opts["isolation"], jobs=jobs, max_memory=opts["max_memory"],
+            max_decompressed=opts["max_decompressed"])
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     _check_codes(config)
