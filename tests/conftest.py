@@ -50,3 +50,35 @@ def findings(result: dict, min_severity: str = "warning") -> list[dict]:
 
 def codes(result: dict, min_severity: str = "debug") -> set[str]:
     return {i["rule_code"] for i in findings(result, min_severity)}
+
+
+# --- no temporary file survives the suite ------------------------------------------------------
+# The controller gives the whole run (xdist workers and every CLI subprocess inherit TMPDIR) a
+# private temporary folder; after the last test nothing named modelaudit-* may remain in it.
+_PRIVATE_TMP: str | None = None
+
+
+def _is_controller(config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def pytest_configure(config):
+    global _PRIVATE_TMP
+    if _is_controller(config) and "MODELAUDIT_TEST_TMPDIR" not in os.environ:
+        import tempfile
+
+        _PRIVATE_TMP = tempfile.mkdtemp(prefix="modelaudit-suite-tmp-")
+        os.environ["TMPDIR"] = os.environ["MODELAUDIT_TEST_TMPDIR"] = _PRIVATE_TMP
+        tempfile.tempdir = None  # re-read TMPDIR
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _PRIVATE_TMP is None or not _is_controller(session.config):
+        return
+    import shutil
+
+    leftovers = sorted(name for name in os.listdir(_PRIVATE_TMP) if name.startswith("modelaudit-"))
+    shutil.rmtree(_PRIVATE_TMP, ignore_errors=True)
+    if leftovers:
+        print(f"\nTemporary files left behind by scans: {leftovers}")
+        session.exitstatus = 1

@@ -1,8 +1,9 @@
 """Remote sources resolve targets to local, read-only files before the walk.
 
-Supported here: Hugging Face (hf://, https://huggingface.co/…, https://hf.co/…; see huggingface.py) and
-plain HTTPS URLs of one model file (http:// only to loopback). Other schemes (s3://, gs://, r2://,
-models:/) still become a MA-S010 coverage finding from walk.expand.
+Supported here: Hugging Face (hf://, https://huggingface.co/…, https://hf.co/…; see huggingface.py),
+S3 and R2 objects and prefixes (s3://, r2://; see s3.py, needs the `cloud` extra) and plain HTTPS URLs of
+one model file (http:// only to loopback). Other schemes (gs://, models:/) still become a MA-S010
+coverage finding from walk.expand.
 
 `open_targets` downloads (or takes from the cache, see cache.py) and yields walk entries for local files;
 `Targets.relocate` is the one place where downloaded paths are mapped back to remote URIs in results.
@@ -33,7 +34,7 @@ def is_remote(target: str) -> bool:
 
 def is_fetchable(target: str) -> bool:
     """Remote targets this version downloads (the others are reported as unsupported)."""
-    return target.startswith(("hf://", "http://", "https://"))
+    return target.startswith(("hf://", "s3://", "r2://", "http://", "https://"))
 
 
 def unsupported_message(target: str) -> str:
@@ -151,14 +152,15 @@ def open_targets(paths: list[str], config: ScanConfig, cache_dir: str | None = N
                     store = Store(config.cache, cache_dir)
                 targets.entries.extend(_fetch(target, config, store, token, targets.mappings))
             except Exception as exc:  # noqa: BLE001 - a failed download is a finding, never a traceback
+                from ..errors import MissingDependency
                 from .http import SourceError
 
-                message = str(exc) if isinstance(exc, SourceError) else \
+                message = str(exc) if isinstance(exc, (SourceError, MissingDependency)) else \
                     f"cannot fetch {_display(target)}: {type(exc).__name__}: {exc}"
                 if token:
                     message = message.replace(token, "***")
-                targets.entries.append(Entry(_display(target), True, message,
-                                             getattr(exc, "rule_code", "MA-S010")))
+                code = "MA-S006" if isinstance(exc, MissingDependency) else getattr(exc, "rule_code", "MA-S010")
+                targets.entries.append(Entry(_display(target), True, message, code))
         yield targets
     finally:
         if store is not None:
@@ -168,7 +170,7 @@ def open_targets(paths: list[str], config: ScanConfig, cache_dir: str | None = N
 def _display(target: str) -> str:
     from .http import redact_url
 
-    return target if target.startswith("hf://") else redact_url(target)
+    return target if target.startswith(("hf://", "s3://", "r2://")) else redact_url(target)
 
 
 def _fetch(target: str, config: ScanConfig, store, token: str | None,  # noqa: ANN001
@@ -178,6 +180,10 @@ def _fetch(target: str, config: ScanConfig, store, token: str | None,  # noqa: A
     from .http import HttpError, SourceError, check_plain_url, redact_url
 
     max_bytes = config.limits.max_file_size
+    if target.startswith(("s3://", "r2://")):
+        from .s3 import fetch_entries
+
+        return fetch_entries(target, config, store, mappings)
     if not hf.is_hf_target(target):
         check_plain_url(target)
         url = redact_url(target)
@@ -247,6 +253,10 @@ def plan_remote(target: str, config: ScanConfig, cache_dir: str | None = None) -
 
     if not is_fetchable(target):
         return [row(target, None, unsupported_message(target))]
+    if target.startswith(("s3://", "r2://")):
+        from .s3 import plan
+
+        return plan(target, config, cache_dir)
     token = hf_token()
     try:
         if not hf.is_hf_target(target):

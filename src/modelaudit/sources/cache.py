@@ -11,7 +11,8 @@ import tempfile
 
 from .http import SourceError, download
 
-_KEY_RE = re.compile(r"^(sha256|gitsha1)-[0-9a-f]{40,64}$")
+#: sha256-/gitsha1-: content hashes; s3etag-: sha256 of endpoint, bucket, key, ETag and size (sources/s3.py)
+_KEY_RE = re.compile(r"^(sha256|gitsha1|s3etag)-[0-9a-f]{40,64}$")
 #: free space kept on top of what a download needs
 DISK_MARGIN = 64 * 1024**2
 
