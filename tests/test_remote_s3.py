@@ -19,7 +19,8 @@ import pytest
 from .conftest import run_cli
 
 pytest.importorskip("boto3")
-MOTO = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+_VENV_MOTO = Path(sys.executable).parent / "moto_server"
+MOTO = str(_VENV_MOTO) if _VENV_MOTO.exists() else shutil.which("moto_server") or str(_VENV_MOTO)
 if not os.path.exists(MOTO):
     pytest.skip("moto_server (moto[server]) is not installed", allow_module_level=True)
 
