@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._findings import CappedFindings
 from ._keras_code import decode_code, summarize
 from ._protobuf import Span
 from ._tf_ops import REGISTERED_OPS
@@ -28,26 +29,11 @@ MAX_METADATA = 32 * 1024 * 1024  # bytes of Keras metadata JSON parsed per objec
 ATTR_PATHS = {"ImmutableConst": "memory_region_name", "CalibrationStatisticsSaver": "output_file_path"}
 
 
-class Findings:
-    """Reports through a ScanResult, at most MAX_PER_RULE per rule, then one summary per rule."""
+class Findings(CappedFindings):
+    """At most MAX_PER_RULE findings per rule in one file, then one summary per rule."""
 
     def __init__(self, result, location: str) -> None:  # noqa: ANN001
-        self.result, self.location, self.counts = result, location, Counter()
-
-    def __call__(self, code: str, message: str, details: dict | None = None,
-                 severity: IssueSeverity | None = None) -> None:
-        self.counts[code] += 1
-        if self.counts[code] <= MAX_PER_RULE:
-            self.result.report(code, message, self.location, details, severity)
-
-    def close(self) -> None:
-        for code, count in self.counts.items():
-            if count > MAX_PER_RULE:
-                self.result.report(code, f"{count - MAX_PER_RULE} more findings of this kind were not listed",
-                                   self.location, {"omitted": count - MAX_PER_RULE})
-
-    def total(self) -> int:
-        return sum(self.counts.values())
+        super().__init__(result, location, cap=MAX_PER_RULE)
 
 
 def text_of(value: Any, buf: Any, limit: int = MAX_TEXT) -> str:

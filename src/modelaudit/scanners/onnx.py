@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._findings import CappedFindings
 from ..errors import BudgetExceeded, ScanTimeout
 from ._metadata_checks import check_metadata_value
 from ._protobuf import COUNT, REPEATED, Message, ProtobufError, Reader, ReadLimits, Span
@@ -114,25 +115,11 @@ MODEL = Message("ModelProto").define(
     functions=(25, FUNCTION, REPEATED))
 
 
-class _Findings:
-    """Reports through a ScanResult, at most MAX_PER_RULE per rule, then one summary per rule."""
+class _Findings(CappedFindings):
+    """At most MAX_PER_RULE findings per rule in one file, then one summary per rule."""
 
     def __init__(self, result, location: str) -> None:  # noqa: ANN001
-        self.result, self.location, self.counts = result, location, Counter()
-
-    def __call__(self, code: str, message: str, details: dict | None = None, severity=None) -> None:  # noqa: ANN001
-        self.counts[code] += 1
-        if self.counts[code] <= MAX_PER_RULE:
-            self.result.report(code, message, self.location, details, severity)
-
-    def close(self) -> None:
-        for code, count in self.counts.items():
-            if count > MAX_PER_RULE:
-                self.result.report(code, f"{count - MAX_PER_RULE} more findings of this kind were not listed",
-                                   self.location, {"omitted": count - MAX_PER_RULE})
-
-    def total(self) -> int:
-        return sum(self.counts.values())
+        super().__init__(result, location, cap=MAX_PER_RULE)
 
 
 @dataclass
