@@ -62,8 +62,28 @@ def _is_controller(config) -> bool:
     return not hasattr(config, "workerinput")
 
 
+_REPO = Path(__file__).resolve().parents[1]
+_OUTSIDE_BEFORE: set[str] = set()
+
+
+def _outside_writes() -> set[str]:
+    """Files a scan could plausibly leave outside the temporary area: untracked files in the
+    repository and anything in the user's default modelaudit cache."""
+    found: set[str] = set()
+    proc = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=_REPO,
+                          capture_output=True, text=True)
+    if proc.returncode == 0:
+        found |= {line[3:] for line in proc.stdout.splitlines() if line.startswith("??")}
+    cache = Path.home() / ".cache" / "modelaudit"
+    if cache.is_dir():
+        found |= {str(p) for p in cache.rglob("*")}
+    return found
+
+
 def pytest_configure(config):
     global _PRIVATE_TMP
+    if _is_controller(config):
+        _OUTSIDE_BEFORE.update(_outside_writes())
     if _is_controller(config) and "MODELAUDIT_TEST_TMPDIR" not in os.environ:
         import tempfile
 
@@ -81,4 +101,8 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_PRIVATE_TMP, ignore_errors=True)
     if leftovers:
         print(f"\nTemporary files left behind by scans: {leftovers}")
+        session.exitstatus = 1
+    written = sorted(_outside_writes() - _OUTSIDE_BEFORE)
+    if written:
+        print(f"\nFiles written outside the temporary area during the tests: {written[:20]}")
         session.exitstatus = 1
