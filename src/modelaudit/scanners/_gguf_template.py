@@ -272,3 +272,21 @@ def _all_nodes(tree: Any) -> list[Any]:
         out.append(node)
         stack.extend(reversed(list(node.iter_child_nodes())))
     return out
+
+
+def report_template(key: str, text: str, emit: Any, credentials: bool = True) -> None:
+    """Parse one chat template and emit its findings (code, message, details) through `emit`."""
+    from ._metadata_checks import credential_kind
+
+    try:
+        found = analyze(text)
+    except TemplateSyntax as exc:
+        line = f" (line {exc.line})" if exc.line else ""
+        emit("MA-G006", f"Chat template {key!r} does not parse as Jinja{line}: {exc}", {"key": key, "line": exc.line})
+        return
+    for item in found:
+        emit(item.code, f"Chat template {key!r} line {item.line}: {item.message}",
+             {"key": key, "line": item.line, "construct": item.detail})
+    kind = credential_kind(text) if credentials else None
+    if kind:
+        emit("MA-C002", f"Chat template {key!r} contains what looks like a {kind}", {"key": key, "kind": kind})

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import BudgetExceeded
 from ._ggml_legacy import check_legacy
 from ._gguf_format import BUDGET, GgufHeader, GgufParser, Malformed
-from ._gguf_template import MAX_TEMPLATE, TemplateSyntax, analyze, require_jinja
+from ._gguf_template import MAX_TEMPLATE, report_template, require_jinja
 from ._metadata_checks import code_snippet, credential_kind
 from ._findings import CappedFindings as _Findings
 from .base import BaseScanner
@@ -99,19 +99,7 @@ def check_template(key: str, text: str, findings: _Findings) -> None:
         findings.emit(BUDGET, f"Chat template {key!r} is {len(text)} characters; only templates up to "
                       f"{MAX_TEMPLATE} are inspected", {"key": key, "length": len(text)})
         return
-    try:
-        found = analyze(text)
-    except TemplateSyntax as exc:
-        line = f" (line {exc.line})" if exc.line else ""
-        findings.emit("MA-G006", f"Chat template {key!r} does not parse as Jinja{line}: {exc}",
-                      {"key": key, "line": exc.line})
-        return
-    for item in found:
-        findings.emit(item.code, f"Chat template {key!r} line {item.line}: {item.message}",
-                      {"key": key, "line": item.line, "construct": item.detail})
-    kind = credential_kind(text)
-    if kind:
-        findings.emit("MA-C002", f"Chat template {key!r} contains what looks like a {kind}", {"key": key, "kind": kind})
+    report_template(key, text, findings.emit)
 
 
 def check_text_metadata(head: GgufHeader, findings: _Findings) -> None:

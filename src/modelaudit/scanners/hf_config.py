@@ -26,8 +26,7 @@ import json
 import os
 from typing import Any
 
-from ._gguf_template import MAX_TEMPLATE, TemplateSyntax, require_jinja
-from ._gguf_template import analyze as analyze_template
+from ._gguf_template import MAX_TEMPLATE, report_template, require_jinja
 from ._metadata_checks import credential_kind
 from ._findings import CappedFindings as _Findings
 from .base import BaseScanner
@@ -264,17 +263,4 @@ def check_template(key: str, text: str, findings: _Findings, ctx, credentials: b
         return
     require_jinja()  # MissingDependency: the engine reports it and marks the file incomplete
     ctx.check_deadline()
-    try:
-        found = analyze_template(text)
-    except TemplateSyntax as exc:
-        line = f" (line {exc.line})" if exc.line else ""
-        findings.emit("MA-G006", f"Chat template {key!r} does not parse as Jinja{line}: {exc}",
-                      {"key": key, "line": exc.line})
-        return
-    for item in found:
-        findings.emit(item.code, f"Chat template {key!r} line {item.line}: {item.message}",
-                      {"key": key, "line": item.line, "construct": item.detail})
-    kind = credential_kind(text) if credentials else None
-    if kind:
-        findings.emit("MA-C002", f"Chat template {key!r} contains what looks like a {kind}", {"key": key,
-                                                                                              "kind": kind})
+    report_template(key, text, findings.emit, credentials)

@@ -75,8 +75,7 @@ class Store:
         if blob is not None and self.has(key, size):
             _place(blob, dest)
             return
-        partial = os.path.join(self.work, f"partial-{os.getpid()}-{self.downloads}")
-        self.downloads += 1
+        partial = self.new_partial()
         try:
             got = download(url, partial, token=token, max_bytes=max_bytes, expected_size=size)
             if size is not None and got.size != size:
@@ -85,15 +84,25 @@ class Store:
                 raise SourceError(f"download of {os.path.basename(dest)} does not match its sha256 {key[7:]}")
             if key and key.startswith("gitsha1-") and got.git_sha1 != key[8:]:
                 raise SourceError(f"download of {os.path.basename(dest)} does not match its git blob id {key[8:]}")
-            if blob is not None:
-                os.chmod(partial, 0o444)
-                os.replace(partial, blob)
-                _place(blob, dest)
-            else:
-                os.replace(partial, dest)
+            publish(partial, blob, dest)
         finally:
             if os.path.exists(partial):
                 os.unlink(partial)
+
+    def new_partial(self) -> str:
+        """A fresh path in the work folder for a download in progress."""
+        self.downloads += 1
+        return os.path.join(self.work, f"partial-{os.getpid()}-{self.downloads - 1}")
+
+
+def publish(partial: str, blob: str | None, dest: str) -> None:
+    """Move a finished download into the cache (read-only) and link it at `dest`, or just to `dest`."""
+    if blob is not None:
+        os.chmod(partial, 0o444)
+        os.replace(partial, blob)
+        _place(blob, dest)
+    else:
+        os.replace(partial, dest)
 
 
 def _place(blob: str, dest: str) -> None:

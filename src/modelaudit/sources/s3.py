@@ -238,10 +238,9 @@ def fetch_entries(target: str, config: ScanConfig, store: Store, mappings: list[
 
 def _download(cli: Any, t: S3Target, obj: S3Object, store: Store, dest: str, blob: str | None,
               max_bytes: int) -> None:
-    from .cache import _place
+    from .cache import publish
 
-    partial = os.path.join(store.work, f"partial-{os.getpid()}-{store.downloads}")
-    store.downloads += 1
+    partial = store.new_partial()
     extra = {"IfMatch": f'"{obj.etag}"'} if obj.etag else {}
     try:
         resp = cli.get_object(Bucket=t.bucket, Key=obj.key, **extra)
@@ -265,12 +264,7 @@ def _download(cli: Any, t: S3Target, obj: S3Object, store: Store, dest: str, blo
             body.close()
         if obj.size is not None and size != obj.size:
             raise SourceError(f"download of {t.uri(obj.key)} was {size} bytes, expected {obj.size}")
-        if blob is not None:
-            os.chmod(partial, 0o444)
-            os.replace(partial, blob)
-            _place(blob, dest)
-        else:
-            os.replace(partial, dest)
+        publish(partial, blob, dest)
     finally:
         if os.path.exists(partial):
             os.unlink(partial)
