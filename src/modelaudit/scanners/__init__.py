@@ -3,56 +3,17 @@ installed packages can also register through the `modelaudit.scanners` entry poi
 
 from __future__ import annotations
 
-from .base import BaseScanner, IssueSeverity, ScanResult
-from .boosters import CatBoostScanner, LightGBMScanner, XGBoostScanner
-from .compressed import CompressedScanner
-from .containers import ZipScanner
-from .gguf import GgufScanner
-from .hf_config import HfConfigScanner
-from .keras import KerasH5Scanner, KerasZipScanner
-from .msgpack import MsgpackScanner
-from .numpy import NumpyScanner
-from .onnx import OnnxScanner
-from .pickle import PickleScanner
-from .pmml import PmmlScanner
-from .python_code import BytecodeScanner, PythonCodeScanner, ScriptScanner
-from .pytorch import PyTorchScanner
-from .safetensors import SafetensorsScanner
-from .sevenzip import SevenZipScanner
-from .simple import ExecutableScanner, TextScanner
-from .tar import TarScanner
-from .tensorflow import TensorFlowScanner
-from .tflite import TFLiteScanner
-from .torchserve import TorchServeScanner
+import os
+import sys
 
-SCANNER_REGISTRY: list[type[BaseScanner]] = [
-    PickleScanner,
-    PyTorchScanner,
-    NumpyScanner,
-    SafetensorsScanner,
-    GgufScanner,
-    OnnxScanner,
-    TensorFlowScanner,
-    TFLiteScanner,
-    KerasH5Scanner,
-    KerasZipScanner,
-    CompressedScanner,
-    TorchServeScanner,
-    ZipScanner,
-    TarScanner,
-    SevenZipScanner,
-    PmmlScanner,
-    MsgpackScanner,
-    XGBoostScanner,
-    LightGBMScanner,
-    CatBoostScanner,
-    ExecutableScanner,
-    HfConfigScanner,  # JSON that detect.py names hf_config (config.json …); other JSON stays with TextScanner
-    PythonCodeScanner,
-    ScriptScanner,
-    BytecodeScanner,
-    TextScanner,
-]
+from ._lazy import stand_ins
+from .base import BaseScanner, IssueSeverity, ScanResult
+
+# Built-in scanners are stand-ins that import their module on first use (see _lazy.py); a scan of
+# one checkpoint should not pay for importing the ONNX, TensorFlow or GGUF readers.
+_BUILTIN = stand_ins()
+globals().update(_BUILTIN)
+SCANNER_REGISTRY: list[type[BaseScanner]] = list(_BUILTIN.values())
 
 ENTRY_POINT_GROUP = "modelaudit.scanners"
 _entry_points_loaded = False
@@ -64,6 +25,8 @@ def load_entry_point_scanners() -> list[str]:
     if _entry_points_loaded:
         return []
     _entry_points_loaded = True
+    if not _plugins_advertised():
+        return []
     from importlib.metadata import entry_points
 
     problems = []
@@ -76,6 +39,34 @@ def load_entry_point_scanners() -> list[str]:
         if isinstance(cls, type) and issubclass(cls, BaseScanner) and cls not in SCANNER_REGISTRY:
             SCANNER_REGISTRY.append(cls)
     return problems
+
+
+def _plugins_advertised() -> bool:
+    """Cheap look for a distribution that names our entry point group before importlib.metadata runs.
+
+    importlib.metadata costs tens of milliseconds to import and to index every installed
+    distribution, which is most of a small scan's start-up; almost no environment has a plugin.
+    Anything unusual on sys.path (a zip, an unreadable folder) sends us the exact way."""
+    marker = f"[{ENTRY_POINT_GROUP}]".encode()
+    for entry in sys.path:
+        folder = entry or "."
+        if not os.path.isdir(folder):
+            if os.path.exists(folder):
+                return True  # a zip or egg file: only importlib.metadata knows how to look inside
+            continue
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return True
+        for name in names:
+            if name.endswith((".dist-info", ".egg-info")):
+                try:
+                    with open(os.path.join(folder, name, "entry_points.txt"), "rb") as fh:
+                        if marker in fh.read():
+                            return True
+                except OSError:
+                    continue
+    return False
 
 
 __all__ = ["SCANNER_REGISTRY", "BaseScanner", "ScanResult", "IssueSeverity", "load_entry_point_scanners"]

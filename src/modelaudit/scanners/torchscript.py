@@ -21,11 +21,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._pickle_scan import walk_pickle
-from ._python_static import CodeFinding
 from .base import ScanResult
 
 if TYPE_CHECKING:
     from ..blob import Blob
+    from ._python_static import CodeFinding
     from ..context import ScanContext
 
 CUSTOM_OP, CODE_EXEC = "MA-H008", "MA-H002"
@@ -68,6 +68,8 @@ def namespace_of(name: str) -> tuple[str, str] | None:
 
 def check_code_names(names: dict[str, int]) -> list[CodeFinding]:
     """Findings for the qualified names TorchScript code uses (from the static analysis)."""
+    from ._python_static import CodeFinding  # the code reader is only needed for TorchScript archives
+
     out: list[CodeFinding] = []
     seen: set[str] = set()
     for name, line in names.items():

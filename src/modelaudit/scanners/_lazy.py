@@ -1,0 +1,92 @@
+"""Built-in scanners as lazy stand-ins, so a scan imports only the scanners its files need.
+
+Importing every scanner module costs more than scanning a typical checkpoint. The registry
+therefore holds, for each built-in scanner, a small subclass of BaseScanner that knows the
+scanner's name and formats (all the engine needs to choose scanners) and imports the real
+module the first time anything else is asked of it: an instance, its description, its
+extensions. tests/test_lazy_registry.py checks the table below against the real classes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .base import BaseScanner
+
+# (module under modelaudit.scanners, class, scanner name, formats) in registry order.
+BUILTINS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("pickle", "PickleScanner", "pickle", ("pickle",)),
+    ("pytorch", "PyTorchScanner", "pytorch", ("pytorch_zip", "pytorch_legacy")),
+    ("numpy", "NumpyScanner", "numpy", ("numpy", "npz")),
+    ("safetensors", "SafetensorsScanner", "safetensors", ("safetensors",)),
+    ("gguf", "GgufScanner", "gguf", ("gguf", "ggml")),
+    ("onnx", "OnnxScanner", "onnx", ("onnx",)),
+    ("tensorflow", "TensorFlowScanner", "tensorflow", ("pb", "pbtxt")),
+    ("tflite", "TFLiteScanner", "tflite", ("tflite",)),
+    ("keras", "KerasH5Scanner", "keras_h5", ("hdf5",)),
+    ("keras", "KerasZipScanner", "keras_zip", ("keras_zip",)),
+    ("compressed", "CompressedScanner", "compressed", ("zlib", "gzip", "bzip2", "xz", "lzma", "joblib_zfile",
+                                                     "lz4", "zstd")),
+    ("torchserve", "TorchServeScanner", "torchserve", ("torchserve",)),
+    ("containers", "ZipScanner", "zip", ("zip",)),
+    ("tar", "TarScanner", "tar", ("tar",)),
+    ("sevenzip", "SevenZipScanner", "sevenzip", ("7z",)),
+    ("pmml", "PmmlScanner", "pmml", ("xml", "pmml")),
+    ("msgpack", "MsgpackScanner", "msgpack", ("msgpack",)),
+    ("boosters", "XGBoostScanner", "xgboost", ("xgboost_json", "xgboost_ubj", "xgboost_binary")),
+    ("boosters", "LightGBMScanner", "lightgbm", ("lightgbm",)),
+    ("boosters", "CatBoostScanner", "catboost", ("catboost",)),
+    ("simple", "ExecutableScanner", "executable", ("executable",)),
+    # JSON that detect.py names hf_config (config.json …); other JSON stays with TextScanner
+    ("hf_config", "HfConfigScanner", "hf_config", ("hf_config", "chat_template")),
+    ("python_code", "PythonCodeScanner", "python", ("python",)),
+    ("python_code", "ScriptScanner", "script", ("script",)),
+    ("python_code", "BytecodeScanner", "pyc", ("python_bytecode",)),
+    ("simple", "TextScanner", "text", ("text", "json", "yaml", "empty")),
+)
+
+_RESOLVED = ("description", "supported_extensions", "dependency")
+
+
+class _LazyMeta(type):
+    """Class-level attribute reads of a stand-in go to the real class once it is needed."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls.real()(*args, **kwargs)
+
+    def __getattribute__(cls, attr: str) -> Any:
+        if attr in _RESOLVED and type.__getattribute__(cls, "_target") is not None:
+            return getattr(type.__getattribute__(cls, "real")(), attr)
+        return type.__getattribute__(cls, attr)
+
+
+class LazyScanner(BaseScanner, metaclass=_LazyMeta):
+    _target: tuple[str, str] | None = None  # (module, class) of the real scanner
+
+    @classmethod
+    def real(cls) -> type[BaseScanner]:
+        module, qualname = cls._target  # type: ignore[misc]
+        return getattr(importlib.import_module(f"{__package__}.{module}"), qualname)
+
+    @classmethod
+    def is_builtin_style(cls) -> bool:
+        return True
+
+    @classmethod
+    def can_handle(cls, path: str) -> bool:
+        return cls.real().can_handle(path)
+
+    def check(self, blob: Any, result: Any, ctx: Any) -> None:  # never reached: instances are real scanners
+        raise NotImplementedError
+
+
+def stand_ins() -> dict[str, type[BaseScanner]]:
+    """One stand-in per built-in scanner, keyed by class name, in registry order."""
+    made: dict[str, type[BaseScanner]] = {}
+    for module, qualname, name, formats in BUILTINS:
+        made[qualname] = _LazyMeta(qualname, (LazyScanner,), {
+            "name": name, "formats": formats, "_target": (module, qualname),
+            "__module__": __package__, "__qualname__": qualname,
+        })
+    return made
