@@ -5,8 +5,9 @@ reads every member ending in .pkl (what any scanner must at least do). Compared 
 `modelaudit scan FILE --format json` as a child process (end to end, interpreter start
 included on both sides) and in process (scan_model_directory_or_file + json.dumps vs the
 same zipfile reads). Issue target: within 2x of the baseline, i.e. tensor bytes are never
-parsed. Also reported: bytes the scan read through read() (/proc/self/io rchar, in process)
-and the peak RSS of the scan child against the file size.
+parsed. Also reported: bytes the scan read through read() (/proc/self/io rchar, in process),
+the peak RSS of the scan child against the file size, and the time each walker core (native
+C core and pure-Python reference) takes over the checkpoint's pickle members.
 
     python bench/torch_checkpoint.py [--quick] [--size-gib 1] [--keep]
 """
@@ -56,6 +57,14 @@ def rchar() -> int:
     return -1
 
 
+def walk_members(path: Path, cls: type) -> None:
+    """Walk every .pkl member with one walker core (in memory), as the torch scanner does."""
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if info.filename.endswith(".pkl"):
+                cls(zf.read(info)).run()
+
+
 def engine_scan(path: Path) -> str:
     from modelaudit.core import scan_model_directory_or_file
 
@@ -79,6 +88,11 @@ def measure(label: str, path: Path, repeat: int) -> dict:
     engine_scan(path)  # first call imports the scanners
     t_base_in = best_of(lambda: read_pkl_members(path), repeat)
     t_engine_in = best_of(lambda: engine_scan(path), repeat)
+    from modelaudit.scanners._pickle_vm import PurePickleWalker, native_walker_class
+
+    native = native_walker_class()
+    t_pure = best_of(lambda: walk_members(path, PurePickleWalker), repeat)
+    t_native = best_of(lambda: walk_members(path, native), repeat) if native else None
     before = rchar()
     engine_scan(path)
     read_by_scan = rchar() - before
@@ -94,6 +108,7 @@ def measure(label: str, path: Path, repeat: int) -> dict:
         "base_rss": max(r.maxrss for r in base_runs), "scan_rss": max(r.maxrss for r in scan_runs),
         "scan_anon": max(r.peak_anon for r in scan_runs), "rc": scan_runs[-1].returncode,
         "base_in": t_base_in, "engine_in": t_engine_in, "rchar_scan": read_by_scan, "rchar_base": read_by_base,
+        "walk_pure": t_pure, "walk_native": t_native,
         "issues": sorted({i.get("rule_code", "?") for i in issues}), "bytes_scanned": data.get("bytes_scanned"),
     }
 
@@ -157,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     print(table(["checkpoint", "baseline s", "engine s", "ratio", "read() by scan MiB", "read() by baseline MiB"],
                 [(r["label"], r["base_in"], r["engine_in"], f"{r['engine_in'] / r['base_in']:.1f}x",
                   r["rchar_scan"] / MiB, r["rchar_base"] / MiB) for r in results]))
+    print("\nwalking the .pkl members in process (read + walk, best of runs), per walker core:")
+    print(table(["checkpoint", ".pkl bytes", "baseline read s", "native walk s", "pure walk s", "native/pure"],
+                [(r["label"], f"{r['pkl_bytes']:,}", r["base_in"],
+                  r["walk_native"] if r["walk_native"] is not None else "not built", r["walk_pure"],
+                  f"{r['walk_pure'] / r['walk_native']:.1f}x faster" if r["walk_native"] else "-")
+                 for r in results]))
     print("\npeak memory of the scan child (ru_maxrss counts mmap'd file pages; anon = private heap):")
     print(table(["checkpoint", "file MiB", "scan maxrss MiB", "maxrss/file", "scan peak anon MiB",
                  "baseline maxrss MiB"],
@@ -179,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{tiny['base_child']:.2f}s); size-dependent (best runs) cost {extra_scan:+.3f}s vs baseline {extra_base:+.3f}s, "
           f"tensor bytes {'not ' if untouched else ''}parsed; "
           f"in process {first['engine_in'] / first['base_in']:.1f}x; "
+          f"walking the 4096-tensor pickle: native {results[1]['walk_native'] or float('nan'):.3f}s vs pure "
+          f"{results[1]['walk_pure']:.3f}s; "
           f"peak RSS {first['scan_rss'] / MiB:.0f} MiB = {first['scan_rss'] / first['size']:.3f} x file size; "
           + "; ".join(f"{r['label']}: {r['scan_child'] / r['base_child']:.2f}x" for r in results[1:]))
 

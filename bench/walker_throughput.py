@@ -1,13 +1,15 @@
-"""Throughput of the symbolic pickle walker (PickleWalker.run over an mmap).
+"""Throughput of the symbolic pickle walker (PickleWalker.run over an mmap), both cores.
 
 Baseline, measured in the same run: reading the same bytes from disk with the page cache
-warm (open + read into memory). Printed: MB/s of both and walker/baseline. Issue target:
-walker >= 50 MB/s on opcode-dense input (the `mixed` pickle; see _gen.py for the mix).
+warm (open + read into memory). Printed: MB/s of the baseline, of the native core (the C
+extension _walkcore, the default when built) and of the pure-Python reference walker, each
+against the baseline, and whether both cores gave the same outcome. Issue target: walker
+>= 50 MB/s on opcode-dense input (the `mixed` pickle; see _gen.py for the mix).
 
 Reference loops on a smaller slice of the mixed pickle put the number in context:
-the walker with the cyclic GC off, a prototype of the suggested hot-loop layout
+the pure walker with the cyclic GC off, a prototype of the suggested hot-loop layout
 (_lean_loop.lean_walk), the floor of any per-opcode pure-Python loop (framing only),
-and CPython's C unpickler. Then cProfile names the hot spots, with suggestions.
+and CPython's C unpickler. Then cProfile names the pure walker's hot spots, with suggestions.
 
     python bench/walker_throughput.py [--quick] [--size-mb 100] [--profile-mb 8] [--keep]
 """
@@ -34,7 +36,9 @@ ensure_src_on_path()
 
 from _lean_loop import framing_only, lean_walk  # noqa: E402
 from modelaudit.config import Limits  # noqa: E402
-from modelaudit.scanners._pickle_vm import PickleWalker  # noqa: E402
+from modelaudit.scanners._pickle_vm import PickleWalker, PurePickleWalker, native_walker_class  # noqa: E402
+
+NATIVE = native_walker_class()
 
 TARGET_MBPS = 50.0
 BIG = 10**12  # budgets off: the benchmark measures the whole file
@@ -105,16 +109,16 @@ def read_baseline(path: Path) -> bytes:
         return fh.read()
 
 
-def walk_mmap(path: Path) -> tuple[object, int]:
+def walk_mmap(path: Path, cls: type = PickleWalker) -> tuple[object, int]:
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        walker = PickleWalker(mm, max_stack=BIG, max_memo=BIG)
+        walker = cls(mm, max_stack=BIG, max_memo=BIG)
         outcome = walker.run()
-        memo = len(walker.memo)
+        memo = walker.memo_size if hasattr(walker, "memo_size") else len(walker.memo)
         del walker
     return outcome, memo
 
 
-def measure_kind(kind: str, size: int, repeat: int) -> dict:
+def measure_kind(kind: str, size: int, repeat: int, pure_repeat: int) -> dict:
     path = out_dir() / f"walker-{kind}.pkl"
     t0 = time.perf_counter()
     nbytes = build(kind, size, path)
@@ -123,13 +127,19 @@ def measure_kind(kind: str, size: int, repeat: int) -> dict:
     t_read = best_of(lambda: read_baseline(path), 3)
     result: dict = {}
 
-    def run() -> None:
-        result["outcome"], result["memo"] = walk_mmap(path)
+    def timed(cls: type, key: str, n: int) -> float:
+        def run() -> None:
+            result[key], result[key + "_memo"] = walk_mmap(path, cls)
+        return best_of(run, n)
 
-    t_walk = best_of(run, repeat)
-    out = result["outcome"]
-    return {"kind": kind, "path": path, "bytes": nbytes, "build_s": built, "read_s": t_read, "walk_s": t_walk,
-            "opcodes": out.opcodes, "error": out.error, "findings": len(out.findings), "memo": result["memo"]}
+    t_pure = timed(PurePickleWalker, "pure", pure_repeat)
+    t_native = timed(NATIVE, "native", repeat) if NATIVE else None
+    out = result["native" if NATIVE else "pure"]
+    return {"kind": kind, "path": path, "bytes": nbytes, "build_s": built, "read_s": t_read,
+            "walk_s": t_native or t_pure, "native_s": t_native, "pure_s": t_pure,
+            "same": (result["native"] == result["pure"]) if NATIVE else None,
+            "opcodes": out.opcodes, "error": out.error, "findings": len(out.findings),
+            "memo": result["native_memo" if NATIVE else "pure_memo"]}
 
 
 def reference_loops(path: Path) -> list[tuple[str, float, str]]:
@@ -140,15 +150,18 @@ def reference_loops(path: Path) -> list[tuple[str, float, str]]:
     def rate(fn) -> float:  # noqa: ANN001
         return len(data) / best_of(fn, 3) / MB
 
-    walker = rate(lambda: PickleWalker(data, max_stack=BIG, max_memo=BIG).run())
-    rows.append(("PickleWalker (as shipped)", walker, "1.00"))
+    walker = rate(lambda: PurePickleWalker(data, max_stack=BIG, max_memo=BIG).run())
+    rows.append(("PurePickleWalker (pure-Python reference)", walker, "1.00"))
+    if NATIVE:
+        native = rate(lambda: NATIVE(data, max_stack=BIG, max_memo=BIG).run())
+        rows.append(("NativePickleWalker (C core, the default)", native, f"{native / walker:.2f}"))
     gc.disable()
     try:
-        nogc = rate(lambda: PickleWalker(data, max_stack=BIG, max_memo=BIG).run())
+        nogc = rate(lambda: PurePickleWalker(data, max_stack=BIG, max_memo=BIG).run())
         lean_nogc = rate(lambda: lean_walk(data, max_memo=BIG))
     finally:
         gc.enable()
-    rows.append(("PickleWalker, gc disabled during the walk", nogc, f"{nogc / walker:.2f}"))
+    rows.append(("PurePickleWalker, gc disabled during the walk", nogc, f"{nogc / walker:.2f}"))
     lean = rate(lambda: lean_walk(data, max_memo=BIG))
     rows.append(("prototype lean loop (bench/_lean_loop.py)", lean, f"{lean / walker:.2f}"))
     rows.append(("prototype lean loop, gc disabled", lean_nogc, f"{lean_nogc / walker:.2f}"))
@@ -163,7 +176,7 @@ def profile(path: Path, top: int = 10) -> list[tuple[str, int, float, float, flo
     data = path.read_bytes()
     prof = cProfile.Profile()
     prof.enable()
-    PickleWalker(data, max_stack=BIG, max_memo=BIG).run()
+    PurePickleWalker(data, max_stack=BIG, max_memo=BIG).run()
     prof.disable()
     stats = pstats.Stats(prof)
     total = stats.total_tt or 1e-9
@@ -197,17 +210,22 @@ def main(argv: list[str] | None = None) -> int:
     size = int((args.size_mb or (10 if args.quick else 100)) * MB)
     prof_size = int((args.profile_mb or (2 if args.quick else 8)) * MB)
     repeat = args.repeat or (1 if size >= 50 * MB else 3)
+    pure_repeat = 1 if size >= 20 * MB else min(repeat, 2)
 
     header(f"walker_throughput: PickleWalker over an mmap vs reading the file (page cache warm), "
            f"{size / MB:.0f} MB inputs")
+    print(f"cores: native C core {'built' if NATIVE else 'NOT BUILT (pure Python only)'}; default walker "
+          f"{PickleWalker.__name__}")
     print("kinds: mixed = opcode-dense mix (ints, floats, short strings, small tuples/dicts/lists; see bench/_gen.py);")
     print("       floats = list of floats; strings = list of short unique strings. All protocol 4.", flush=True)
     results = []
     for kind in ("mixed", "floats", "strings"):
-        r = measure_kind(kind, size, repeat)
+        r = measure_kind(kind, size, repeat, pure_repeat)
         results.append(r)
-        print(f"  {kind}: built {r['bytes'] / MB:.1f} MB in {r['build_s']:.1f}s, walked in {r['walk_s']:.2f}s "
-              f"(opcodes {r['opcodes']:,}, findings {r['findings']}, error {r['error']})", flush=True)
+        native = f"native {r['native_s']:.2f}s, " if r["native_s"] else ""
+        print(f"  {kind}: built {r['bytes'] / MB:.1f} MB in {r['build_s']:.1f}s, walked: {native}pure "
+              f"{r['pure_s']:.2f}s (opcodes {r['opcodes']:,}, findings {r['findings']}, error {r['error']}, "
+              f"outcomes identical: {r['same']})", flush=True)
         if not args.keep:
             cleanup(r["path"])
 
@@ -216,28 +234,35 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         read_mbps = r["bytes"] / r["read_s"] / MB
         walk_mbps = r["bytes"] / r["walk_s"] / MB
-        rows.append((r["kind"], r["bytes"] / MB, read_mbps, walk_mbps, f"{walk_mbps / read_mbps:.2e}",
+        pure_mbps = r["bytes"] / r["pure_s"] / MB
+        native_mbps = r["bytes"] / r["native_s"] / MB if r["native_s"] else float("nan")
+        rows.append((r["kind"], r["bytes"] / MB, read_mbps, native_mbps, f"{native_mbps / read_mbps:.2e}",
+                     pure_mbps, f"{pure_mbps / read_mbps:.2e}", f"{native_mbps / pure_mbps:.1f}x",
                      r["opcodes"] / r["walk_s"] / 1e6, 1e9 * r["walk_s"] / max(r["opcodes"], 1),
                      f"{r['memo']:,}", "yes" if r["memo"] <= default_memo else "NO (MA-P009)"))
     print()
-    print(table(["kind", "MB", "read MB/s (baseline)", "walker MB/s", "walker/read", "Mops/s", "ns/op",
-                 "memo entries", f"fits default memo budget ({default_memo:,})"], rows))
+    print(table(["kind", "MB", "read MB/s (baseline)", "native MB/s", "native/read", "pure MB/s", "pure/read",
+                 "native/pure", "Mops/s", "ns/op", "memo entries", f"fits default memo budget ({default_memo:,})"],
+                rows))
+    print("(Mops/s and ns/op are for the default walker; the outcomes of both cores are compared above.)")
     mixed = results[0]
     mixed_mbps = mixed["bytes"] / mixed["walk_s"] / MB
-    print(f"\ntarget: walker >= {TARGET_MBPS:.0f} MB/s on opcode-dense input: {mixed_mbps:.1f} MB/s -> "
-          f"{verdict(mixed_mbps >= TARGET_MBPS)} ({mixed_mbps / TARGET_MBPS:.2f}x of target)")
+    mixed_pure = mixed["bytes"] / mixed["pure_s"] / MB
+    print(f"\ntarget: walker >= {TARGET_MBPS:.0f} MB/s on opcode-dense input: {PickleWalker.__name__} "
+          f"{mixed_mbps:.1f} MB/s -> {verdict(mixed_mbps >= TARGET_MBPS)} ({mixed_mbps / TARGET_MBPS:.2f}x of "
+          f"target); pure-Python reference {mixed_pure:.1f} MB/s")
 
     # references and profile on a smaller mixed slice
     slice_path = out_dir() / "walker-mixed-slice.pkl"
     build("mixed", prof_size, slice_path)
     header(f"reference loops on a {os.path.getsize(slice_path) / MB:.1f} MB mixed pickle (in memory), "
-           "ratio = rate / PickleWalker")
+           "ratio = rate / PurePickleWalker")
     refs = reference_loops(slice_path)
     print(table(["loop", "MB/s", "x walker"], refs))
     print("framing-only is the upper bound for any design that runs Python code per opcode; the C "
           "unpickler\nis what CPython itself achieves on this input (it also allocates every object).")
 
-    header("cProfile of PickleWalker.run on the same slice: top 10 by own time")
+    header("cProfile of PurePickleWalker.run (the pure-Python reference) on the same slice: top 10 by own time")
     hot = profile(slice_path)
     print(table(["function", "calls", "own s", "% own", "cum s", "ns/call"], hot))
     print("\n(cProfile adds a fixed cost per Python call, so call-heavy helpers look relatively worse "
@@ -248,23 +273,31 @@ def main(argv: list[str] | None = None) -> int:
         if key in SUGGESTIONS and key not in seen:
             seen.add(key)
             print(f"  - {key}: {SUGGESTIONS[key]}")
-    walker_rate, nogc_rate, lean_rate = refs[0][1], refs[1][1], refs[2][1]
-    lean_nogc_rate = refs[3][1]
+    names = [r[0] for r in refs]
+
+    def ref(prefix: str) -> float:
+        return next(r[1] for r in refs if r[0].startswith(prefix))
+
+    walker_rate, nogc_rate = ref("PurePickleWalker (pure"), ref("PurePickleWalker, gc")
+    lean_rate, lean_nogc_rate = ref("prototype lean loop (bench"), ref("prototype lean loop, gc")
+    floor_rate = ref("framing only")
+    assert len(names) == len(set(names))
     print(f"  - gc: the walk allocates tuples/Containers that the memo keeps alive, so the cyclic GC rescans them;"
           f"\n    gc.disable() around run() gave {nogc_rate / walker_rate:.2f}x for the walker as shipped and "
           f"{lean_nogc_rate / lean_rate:.2f}x for the lean loop\n    (the leaner the loop, the larger the GC share).")
     print(f"  - combined layout (prototype): {lean_rate / walker_rate:.2f}x; the per-opcode Python ceiling "
-          f"(framing only) is {refs[4][1] / walker_rate:.1f}x. Reaching {TARGET_MBPS:.0f} MB/s on opcode-dense "
-          "input needs native code\n    for the tokenizer/stack (mypyc-compiling _pickle_vm, or a small C/Rust "
-          "extension that frames opcodes and\n    simulates the stack, leaving Python only the GLOBAL/REDUCE/BUILD "
-          "events).")
+          f"(framing only) is {floor_rate / walker_rate:.1f}x. Reaching {TARGET_MBPS:.0f} MB/s on opcode-dense "
+          "input needs native code:\n    the C core (_walkcore.c) runs the data opcodes and leaves Python only the "
+          "GLOBAL/REDUCE/BUILD-like events.")
     if not args.keep:
         cleanup(slice_path)
-    print(f"\nsummary: walker {mixed_mbps:.1f} MB/s on opcode-dense ({mixed_mbps / TARGET_MBPS:.2f}x of the "
-          f"{TARGET_MBPS:.0f} MB/s target: {verdict(mixed_mbps >= TARGET_MBPS)}); floats "
+    identical = all(r["same"] for r in results) if NATIVE else None
+    print(f"\nsummary: walker ({'native' if NATIVE and PickleWalker is NATIVE else 'pure'}) {mixed_mbps:.1f} MB/s "
+          f"on opcode-dense ({mixed_mbps / TARGET_MBPS:.2f}x of the {TARGET_MBPS:.0f} MB/s target: "
+          f"{verdict(mixed_mbps >= TARGET_MBPS)}), pure-Python reference {mixed_pure:.1f} MB/s; floats "
           f"{results[1]['bytes'] / results[1]['walk_s'] / MB:.0f} MB/s; strings "
           f"{results[2]['bytes'] / results[2]['walk_s'] / MB:.1f} MB/s; walker/read "
-          f"{rows[0][4]}")
+          f"{mixed_mbps / (mixed['bytes'] / mixed['read_s'] / MB):.2e}; outcomes of both cores identical: {identical}")
     return 0
 
 

@@ -20,6 +20,7 @@ class Blob:
     data: bytes | memoryview | None = None
     depth: int = 0
     name: str = ""  # file or member name, used for extension hints
+    embedded: bool = False  # a stream inside the content (not an archive member): not listed in inventories
 
     @classmethod
     def from_path(cls, path: str, location: str | None = None, depth: int = 0) -> Blob:
@@ -31,8 +32,9 @@ class Blob:
         return cls(location=location, size=len(data), data=data, depth=depth, name=name or location)
 
     def child(self, data: bytes | memoryview, member: str) -> Blob:
-        """A member of this blob (archive entry, embedded stream)."""
-        return Blob.from_bytes(data, f"{self.location}:{member}", name=member, depth=self.depth + 1)
+        """A stream embedded in this blob (pickle payload, HDF5 user block, serialized module …)."""
+        return Blob(location=f"{self.location}:{member}", size=len(data), data=data, depth=self.depth + 1,
+                    name=member, embedded=True)
 
     def head(self, n: int) -> bytes:
         if self.data is not None:

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from . import __version__
 
@@ -79,7 +80,16 @@ def main() -> None:
 @click.option("-s", "--suppress", multiple=True, help="Drop findings with this rule code (repeatable).")
 @click.option("-S", "--severity", "severity_overrides", multiple=True,
               help="Override a rule's severity: CODE=critical|warning|info|debug (repeatable).")
-@click.option("--sbom", type=click.Path(dir_okay=False), help="Write a CycloneDX SBOM to this file.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="Policy file ([tool.modelaudit] in pyproject.toml, or .modelaudit.toml).  [default: the "
+                   "nearest one above the targets, else above the working directory]")
+@click.option("--no-config", is_flag=True, help="Read no policy file.")
+@click.option("--baseline", type=click.Path(dir_okay=False),
+              help="Accept the findings recorded in this baseline file: only new findings fail the scan.")
+@click.option("--write-baseline", type=click.Path(dir_okay=False),
+              help="Record the current findings in this baseline file (then compare with it).")
+@click.option("--sbom", type=click.Path(dir_okay=False),
+              help="Also write a CycloneDX 1.6 SBOM (JSON) to this file; needs modelaudit[sbom].")
 @click.option("--profile", help="Scan profile name (accepted for compatibility).")
 @click.option("--registry-uri", help="MLflow registry URI for models:/ targets.")
 @click.option("--jfrog-api-token", help="JFrog Artifactory API token.")
@@ -106,8 +116,13 @@ def scan(paths: tuple[str, ...], output_format: str, output: str | None, **opts:
     if not paths:
         raise click.UsageError("give at least one file or directory to scan")
     if opts["sbom"]:
-        _fail("SBOM output (--sbom) is not available in this version of modelaudit")
-    config = _build_config(opts)
+        _sbom_ready()
+    review = _plan_review(list(paths), opts)
+    config = _build_config(opts, review.policy)
+    if opts["sbom"]:  # the SBOM needs hashes, members and licences recorded while files are read
+        from dataclasses import replace
+
+        config = replace(config, inventory=True)
     if opts["dry_run"]:
         from .sources import is_remote
 
@@ -120,11 +135,26 @@ def scan(paths: tuple[str, ...], output_format: str, output: str | None, **opts:
 
         _emit(render_dry_run(list(paths), config, output_format == "json"), output)
         return
-    _run_scan(list(paths), config, output_format, output, opts)
+    _run_scan(list(paths), config, output_format, output, opts, review)
 
 
-def _build_config(opts: dict[str, Any]):  # noqa: ANN202 - ScanConfig, imported lazily
+def _plan_review(paths: list[str], opts: dict[str, Any]):  # noqa: ANN202 - policy.Review, imported lazily
+    """The policy file and baseline for this scan (see policy.py for the lookup order)."""
+    from .errors import ConfigError
+    from .policy import plan_review
+
+    if opts["no_config"] and opts["config_file"]:
+        raise click.UsageError("--config and --no-config exclude each other")
+    try:
+        return plan_review(paths, False if opts["no_config"] else (opts["config_file"] or True),
+                           opts["baseline"], opts["write_baseline"])
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _build_config(opts: dict[str, Any], policy=None):  # noqa: ANN001, ANN202 - ScanConfig, imported lazily
     from .config import config_from_kwargs, default_jobs
+    from .policy import merge_options
 
     overrides = []
     for item in opts["severity_overrides"]:
@@ -135,15 +165,19 @@ def _build_config(opts: dict[str, Any]):  # noqa: ANN202 - ScanConfig, imported 
     if not opts["isolation"] and (opts["jobs"] or 1) > 1:
         raise click.UsageError("--jobs needs worker processes; it cannot be combined with --no-isolation")
     jobs = opts["jobs"] or (default_jobs() if opts["isolation"] else 1)
+    # flags left at their defaults are None, so the policy file's values apply (policy.merge_options)
+    timeout_given = click.get_current_context().get_parameter_source("timeout") is not ParameterSource.DEFAULT
     try:
-        config = config_from_kwargs(
+        config = config_from_kwargs(**merge_options(policy, dict(
             blacklist_patterns=opts["blacklist"],
             max_file_size=opts["max_size"] if opts["max_size"] is not None else opts["max_file_size"],
-            max_total_size=opts["max_total_size"], timeout=opts["timeout"], strict=opts["strict"],
+            max_total_size=opts["max_total_size"], timeout=opts["timeout"] if timeout_given else None,
+            strict=opts["strict"] or None,
             scanners=_split(opts["scanners"]), exclude_scanners=_split(opts["exclude_scanner"]),
             suppress=_split(opts["suppress"]), severity_overrides=overrides, cache=opts["cache"],
             stream=opts["stream"], isolation=opts["isolation"], jobs=jobs, max_memory=opts["max_memory"],
-            max_decompressed=opts["max_decompressed"])
+            max_decompressed=opts["max_decompressed"], jfrog_api_token=opts["jfrog_api_token"],
+            jfrog_access_token=opts["jfrog_access_token"], registry_uri=opts["registry_uri"])))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     _check_codes(config)
@@ -163,7 +197,8 @@ def _check_codes(config) -> None:  # noqa: ANN001
         raise click.UsageError(f"unknown scanner(s): {', '.join(missing)} (see --list-scanners)")
 
 
-def _run_scan(paths: list[str], config, output_format: str, output: str | None, opts: dict[str, Any]) -> None:  # noqa: ANN001
+def _run_scan(paths: list[str], config, output_format: str, output: str | None, opts: dict[str, Any],  # noqa: ANN001
+              review=None) -> None:  # noqa: ANN001
     from .engine import scan_paths
     from .report.data import exit_code
 
@@ -171,7 +206,9 @@ def _run_scan(paths: list[str], config, output_format: str, output: str | None, 
     if show_progress is None:
         show_progress = sys.stderr.isatty() and not opts["quiet"] and not os.environ.get("CI")
     run = scan_paths(paths, config, progress=_progress_printer() if show_progress else None,
-                     cache_dir=opts["cache_dir"])
+                     cache_dir=opts["cache_dir"], download_progress=bool(show_progress) and not opts["quiet"])
+    if review is not None:
+        _finish_review(review, run, opts["quiet"])
     if output_format == "json":
         from .report.json import render_json
 
@@ -190,7 +227,42 @@ def _run_scan(paths: list[str], config, output_format: str, output: str | None, 
         from .report.text import render_text
 
         click.echo(render_text(run, color=_use_color(None, sys.stderr), quiet=True), err=True, nl=False)
+    if opts["sbom"]:
+        _write_sbom(run, opts["sbom"], opts["quiet"])
     sys.exit(exit_code(run))
+
+
+def _sbom_ready() -> None:
+    from .report.sbom import SbomError, require_cyclonedx
+
+    try:
+        require_cyclonedx()
+    except SbomError as exc:
+        _fail(str(exc))
+
+
+def _write_sbom(run, path: str, quiet: bool) -> None:  # noqa: ANN001
+    from .report.sbom import SbomError, write_sbom
+
+    try:
+        write_sbom(run, path)
+    except SbomError as exc:
+        _fail(str(exc))
+    if not quiet:
+        click.echo(f"SBOM written: {path} (CycloneDX 1.6)", err=True)
+
+
+def _finish_review(review, run, quiet: bool) -> None:  # noqa: ANN001
+    """Policy suppressions, then the baseline: write it and/or compare with it."""
+    from .errors import ConfigError
+
+    try:
+        review.finish(run)
+    except ConfigError as exc:
+        _fail(str(exc))
+    if review.write_baseline and not quiet:
+        known = run.baseline.new + run.baseline.unchanged
+        click.echo(f"Baseline written: {review.write_baseline} ({known} finding(s))", err=True)
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -204,7 +276,7 @@ def _emit(text: str, output: str | None) -> None:
 def _progress_printer():  # noqa: ANN202
     def show(done: int, total: int | None, path: str) -> None:
         if path:
-            click.echo(f"\r[{done + 1}/{total}] {path[-70:]:<70}", err=True, nl=False)
+            click.echo(f"\r[{done + 1}/{total or '?'}] {path[-70:]:<70}", err=True, nl=False)
         else:
             click.echo("\r" + " " * 80 + "\r", err=True, nl=False)
 

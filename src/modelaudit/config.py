@@ -84,6 +84,15 @@ class ScanConfig:
     isolation: bool = False
     #: number of worker processes; more than 1 implies isolation
     jobs: int = 1
+    #: record SHA-256, archive members and stated licences of every file (for --sbom; see inventory.py)
+    inventory: bool = False
+    #: JFrog Artifactory credentials given on the command line (else JFROG_* from the environment or .env)
+    jfrog_api_token: str | None = field(default=None, repr=False)
+    jfrog_access_token: str | None = field(default=None, repr=False)
+    #: MLflow registry for models:/ targets given on the command line (else MLFLOW_REGISTRY_URI / MLFLOW_TRACKING_URI)
+    registry_uri: str | None = None
+    #: absolute fnmatch patterns (policy.expand_pattern) of files not to scan at all
+    exclude_paths: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.jobs < 1:
@@ -122,10 +131,19 @@ def config_from_kwargs(**kwargs: Any) -> ScanConfig:
         elif key == "severity_overrides":
             items = value.items() if isinstance(value, dict) else value
             args[key] = tuple((code, IssueSeverity.parse(level)) for code, level in items)
-        elif key in ("strict", "cache", "stream", "isolation"):
+        elif key in ("strict", "cache", "stream", "isolation", "inventory"):
             args[key] = bool(value)
         elif key == "jobs":
             args[key] = int(value)
+        elif key == "registry_uri":
+            args[key] = str(value).strip() or None
+        elif key in ("jfrog_api_token", "jfrog_access_token"):
+            args[key] = str(value).strip() or None
+        elif key == "exclude_paths":
+            from .policy import expand_pattern
+
+            patterns = [value] if isinstance(value, str) else value
+            args[key] = tuple(p for pat in patterns for p in expand_pattern(pat, os.getcwd()))
         else:
             raise TypeError(f"unknown scan option {key!r}")
     return ScanConfig(limits=Limits(**limit_args), **args)

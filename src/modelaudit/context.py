@@ -12,6 +12,7 @@ from .spool import ByteBudget
 
 if TYPE_CHECKING:
     from .blob import Blob
+    from .inventory import Inventory
     from .scanners.base import ScanResult
 
 NestedScan = Callable[["Blob", "ScanResult", "ScanContext"], None]
@@ -23,6 +24,8 @@ class ScanContext:
     deadline: float
     started: float
     nested: NestedScan | None = None
+    #: what the file holds (hashes, members, stated licences), kept only when ScanConfig.inventory asks
+    inventory: Inventory | None = None
     #: decompressed bytes shared by every container inside one top-level file (see spool.ByteBudget)
     inflation: ByteBudget = field(init=False)
 
@@ -41,6 +44,16 @@ class ScanContext:
     def check_deadline(self) -> None:
         if time.monotonic() > self.deadline:
             raise ScanTimeout(self.config.limits.timeout)
+
+    def record(self, blob: Blob, fmt: str | None = None) -> None:
+        """Note a member read from an archive (hash, size, format) for the inventory."""
+        if self.inventory is not None:
+            self.inventory.record(blob, fmt, self.check_deadline)
+
+    def note_metadata(self, blob: Blob, metadata: object) -> None:
+        """Hand the key/value metadata a format carries (safetensors, GGUF) to the inventory."""
+        if self.inventory is not None:
+            self.inventory.note_metadata(blob, metadata)
 
     def scan_member(self, blob: Blob, result: ScanResult) -> None:
         """Scan a blob found inside another (archive member, embedded stream) by its own format."""

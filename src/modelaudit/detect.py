@@ -51,6 +51,7 @@ EXTENSION_FORMATS: dict[str, tuple[str, frozenset[str]]] = {
     ".gguf": ("gguf", frozenset({"gguf"})), ".ggml": ("ggml", frozenset({"ggml", "gguf"})),
     ".zip": ("zip", frozenset({"zip", "pytorch_zip", "npz", "keras_zip"})),
     ".tflite": ("tflite", frozenset({"tflite"})),
+    ".pte": ("executorch", frozenset({"executorch"})),
     ".7z": ("7z", frozenset({"7z"})), ".lz4": ("lz4", frozenset({"lz4"})),
     ".zst": ("zstd", frozenset({"zstd"})),
     ".ubj": ("xgboost", frozenset({"xgboost_ubj", "xgboost_json"})),
@@ -309,17 +310,35 @@ def _is_zlib(head: bytes) -> bool:
 
 
 def _text_format(head: bytes) -> str:
-    if b"\x00" in head:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a byte-order mark (Windows tools write it)
+        text = _legacy_text(head[: len(head) & ~1], "utf-16")
+    elif b"\x00" in head:
         return "unknown"
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # only a character cut at the end of the sample is fine
-            return "unknown"
-        text = head[: exc.start].decode("utf-8")
+    else:
+        try:
+            text = head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            cut_at_end = exc.start >= len(head) - 4  # a character cut at the end of the sample is fine
+            text = head[: exc.start].decode("utf-8") if cut_at_end else _legacy_text(head, "cp1252")
+    if text is None:
+        return "unknown"
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith(("{", "[")):
         return "json"
     if stripped.startswith(("<?xml", "<PMML", "<pmml")):
         return "xml"
     return "text"
+
+
+def _legacy_text(head: bytes, encoding: str) -> str | None:
+    """Text in UTF-16 or a single-byte legacy code page (config files written on Windows), or None.
+
+    Binary data decodes too, so it only counts as text when it has no control characters besides
+    whitespace and is mostly ASCII (accented names and comments, not an opaque blob)."""
+    try:
+        text = head.decode(encoding)
+    except UnicodeDecodeError:
+        return None
+    if any(ch < " " and ch not in "\t\n\r\f" for ch in text):
+        return None
+    return text if sum(ch.isascii() for ch in text) >= 0.9 * len(text) else None

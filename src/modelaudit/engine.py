@@ -19,6 +19,7 @@ from .config import ScanConfig
 from .context import ScanContext
 from .detect import HEAD_SIZE, detect
 from .errors import BudgetExceeded, MissingDependency, ScanTimeout
+from .inventory import Inventory
 from .model import Asset, Check, FileResult, Issue, IssueSeverity
 from .rules import RULES
 from .scanners import SCANNER_REGISTRY, load_entry_point_scanners
@@ -44,6 +45,11 @@ class ScanRun:
     duration: float = 0.0
     total_bytes: int = 0
     notes: list[str] = field(default_factory=list)
+    # set by the policy file and the baseline (see policy.py, baseline.py), read by the reporters
+    excluded: list[str] = field(default_factory=list)  # files skipped by exclude patterns
+    config_file: str | None = None
+    suppressed: list[Any] = field(default_factory=list)  # policy.Suppressed: accepted findings, with a reason
+    baseline: Any = None  # baseline.Comparison
 
 
 @dataclass(frozen=True)
@@ -61,47 +67,72 @@ Planned = FileResult | Task  # a result known without reading the file (bad path
 
 
 def scan_paths(paths: list[str], config: ScanConfig, progress: ProgressHook | None = None,
-               cache_dir: str | None = None) -> ScanRun:
+               cache_dir: str | None = None, download_progress: bool = False) -> ScanRun:
     """Scan files and directories; results come back in the order of the inputs.
 
     With `config.uses_workers` each file is read in a worker process (see isolation.py): a parser that
     hangs in native code or exhausts memory costs that file, not the scan. Otherwise files are scanned
     in this process, where only the cooperative deadline (ScanContext.check_deadline) applies.
+    `download_progress` draws download bars on stderr when it is a terminal (sources/progress.py).
     """
     run = ScanRun(config)
     started = time.monotonic()
     run.notes.extend(load_entry_point_scanners())
     from .sources import open_targets
+    from .sources.progress import terminal_bars
 
-    # remote targets are downloaded (or taken from the cache) first; results name them by their URIs
-    with open_targets(paths, config, cache_dir) as targets:
-        planned = plan(targets.entries, config, run)
-        if config.uses_workers:
-            from .isolation import scan_isolated
-
-            run.files = scan_isolated(planned, config, progress, run.notes)
-        else:
-            for index, item in enumerate(planned):
-                if progress:
-                    progress(index, len(planned), item.path)
-                run.files.append(item if isinstance(item, FileResult) else scan_task(item, config))
+    # remote targets are downloaded (or taken from the cache) first, or with --stream one file per batch;
+    # results name them by their URIs
+    done = 0
+    with open_targets(paths, config, cache_dir, terminal_bars(download_progress)) as targets:
+        for entries in targets.batches():
+            planned = plan(entries, config, run)
+            hook = progress
+            if progress:  # downloads are shown by their URIs; while streaming the total is not known
+                hook = lambda i, total, path, base=done: progress(  # noqa: E731
+                    base + i, None if targets.streamed else total, targets.display(path))
+            run.files.extend(_scan_planned(planned, config, hook, run))
+            done += len(planned)
         run.files = targets.relocate(run.files)
     if progress:
-        progress(len(planned), len(planned), "")
+        progress(done, done, "")
     run.duration = time.monotonic() - started
     return run
+
+
+def _scan_planned(planned: list[Planned], config: ScanConfig, progress: ProgressHook | None,
+                  run: ScanRun) -> list[FileResult]:
+    if config.uses_workers:
+        from .isolation import scan_isolated
+
+        return scan_isolated(planned, config, progress, run.notes)
+    out = []
+    for index, item in enumerate(planned):
+        if progress:
+            progress(index, len(planned), item.path)
+        out.append(item if isinstance(item, FileResult) else scan_task(item, config))
+    return out
 
 
 def plan(entries: list[Entry], config: ScanConfig, run: ScanRun) -> list[Planned]:
     """Turn walked entries into tasks, charging the total size budget in input order."""
     out: list[Planned] = []
     for entry in entries:
+        if config.exclude_paths and _excluded(entry.path, config):
+            run.excluded.append(entry.path)
+            continue
         if entry.problem:
             out.append(_problem_result(entry.path, entry.rule_code or "MA-S010", entry.problem))
             continue
         size = _size(entry.path)
         out.append(Task(entry.path, entry.explicit, size, _charge_total(size, config, run)))
     return out
+
+
+def _excluded(path: str, config: ScanConfig) -> bool:
+    from .policy import path_matches
+
+    return path_matches(path, config.exclude_paths)
 
 
 def _charge_total(size: int | None, config: ScanConfig, run: ScanRun) -> int | None:
@@ -129,21 +160,23 @@ def scan_task(task: Task, config: ScanConfig) -> FileResult:
     result = ScanResult("engine")
     scanners_used: list[str] = []
     fmt = "unknown"
+    inventory = Inventory(path) if config.inventory else None
     try:
         blob = Blob.from_path(path)
-        fmt = _scan_top(blob, result, config, task.over_total, task.explicit, scanners_used)
+        fmt = _scan_top(blob, result, config, task.over_total, task.explicit, scanners_used, inventory)
     except OSError as exc:
         result.report("MA-S010", f"Cannot read file: {exc.strerror or exc}", path, {"error": str(exc)})
         result.mark_incomplete()
     issues = _apply_policy(result.issues, config)
+    asset = Asset(path, fmt, _size(path))
     return FileResult(path=path, format=fmt, scanners=tuple(scanners_used), issues=tuple(issues),
                       checks=tuple(result.checks), bytes_scanned=result.bytes_scanned,
-                      complete=result.complete, assets=(Asset(path, fmt, _size(path)),),
+                      complete=result.complete, assets=(inventory.asset(asset) if inventory else asset,),
                       duration=time.monotonic() - started)
 
 
 def _scan_top(blob: Blob, result: ScanResult, config: ScanConfig, over_total: int | None, explicit: bool,
-              scanners_used: list[str]) -> str:
+              scanners_used: list[str], inventory: Inventory | None = None) -> str:
     limits = config.limits
     _check_blacklist(blob.location, config, result)
     if limits.max_file_size and blob.size > limits.max_file_size:
@@ -157,6 +190,7 @@ def _scan_top(blob: Blob, result: ScanResult, config: ScanConfig, over_total: in
         result.mark_incomplete()
         return "unknown"
     ctx = ScanContext.standalone(config)
+    ctx.inventory = inventory
     ctx.nested = lambda child, res, c: _scan_blob(child, res, c, scanners_used, explicit=False)
     return _scan_blob(blob, result, ctx, scanners_used, explicit=explicit, path=blob.path)
 
@@ -173,6 +207,7 @@ def _scan_blob(blob: Blob, result: ScanResult, ctx: ScanContext, scanners_used: 
         return "unknown"
     detection = detect(blob.head(HEAD_SIZE), blob.name, blob.size)
     fmt = detection.format
+    ctx.record(blob, fmt)
     if detection.mismatch:
         result.report("MA-S007", f"File type validation failed: extension indicates {detection.expected} but "
                       f"magic bytes indicate {fmt}. This could indicate file spoofing, corruption, or a security "
@@ -334,7 +369,8 @@ def _size(path: str) -> int | None:
 
 
 def is_security_finding(issue: Issue) -> bool:
-    return issue.severity.rank >= IssueSeverity.WARNING.rank and not RULES.get(issue.rule_code, _NOCOV).coverage
+    return (issue.severity.rank >= IssueSeverity.WARNING.rank and not RULES.get(issue.rule_code, _NOCOV).coverage
+            and issue.baseline != "unchanged")
 
 
 class _NoCoverage:

@@ -76,7 +76,7 @@ def result_to_dict(result: FileResult) -> dict[str, Any]:
         "path": result.path, "format": result.format, "scanners": list(result.scanners),
         "issues": [issue_to_dict(i) for i in result.issues], "checks": [check_to_dict(c) for c in result.checks],
         "bytes_scanned": result.bytes_scanned, "complete": result.complete,
-        "assets": [{"path": a.path, "type": a.type, "size": a.size} for a in result.assets],
+        "assets": [a.to_dict() for a in result.assets],
         "duration": result.duration,
     }
 
@@ -87,7 +87,7 @@ def result_from_dict(data: dict[str, Any]) -> FileResult:
         issues=tuple(issue_from_dict(i) for i in data["issues"]),
         checks=tuple(check_from_dict(c) for c in data["checks"]),
         bytes_scanned=int(data["bytes_scanned"]), complete=bool(data["complete"]),
-        assets=tuple(Asset(a["path"], a["type"], a["size"]) for a in data["assets"]),
+        assets=tuple(Asset.from_dict(a) for a in data["assets"]),
         duration=float(data["duration"]),
     )
 

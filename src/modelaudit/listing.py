@@ -55,13 +55,22 @@ def render_rules(code: str | None, as_json: bool) -> str:
     return "".join(f"{r['code']:<8} {r['severity']:<8} {r['title']}\n" for r in rows)
 
 
+# A dry run scans nothing; these keys keep its JSON a valid, empty result for wrappers that validate
+# them (promptfoo's scan-model requires issues, checks, has_errors and the check counts).
+DRY_RUN_RESULT = {"issues": [], "checks": [], "has_errors": False, "total_checks": 0, "passed_checks": 0,
+                  "failed_checks": 0, "files_scanned": 0, "bytes_scanned": 0}
+
+
 def render_dry_run(paths: list[str], config: ScanConfig, as_json: bool) -> str:
     from .detect import detect_path
     from .engine import _select
+    from .policy import path_matches
     from .walk import expand
 
     plan = []
     for entry in expand(paths):
+        if config.exclude_paths and path_matches(entry.path, config.exclude_paths):
+            continue  # the policy excludes it: it would not be scanned
         item = {"path": entry.path, "size": None, "format": None, "scanners": [], "skipped": entry.problem}
         if not entry.problem:
             try:
@@ -73,7 +82,7 @@ def render_dry_run(paths: list[str], config: ScanConfig, as_json: bool) -> str:
                 item["skipped"] = str(exc)
         plan.append(item)
     if as_json:
-        return dumps({"dry_run": True, "files": plan, "files_total": len(plan),
+        return dumps({"dry_run": True, **DRY_RUN_RESULT, "files": plan, "files_total": len(plan),
                       "bytes_total": sum(p["size"] or 0 for p in plan)})
     lines = [f"{p['path']}  {p['format'] or '-'}  {p['size'] if p['size'] is not None else '-'} bytes  "
              f"{','.join(p['scanners']) or p['skipped'] or 'no scanner'}" for p in plan]

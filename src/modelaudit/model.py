@@ -58,6 +58,8 @@ class Issue:
     why: str | None = None
     scanner: str | None = None
     timestamp: float = field(default_factory=time.time)
+    #: compared with a baseline: "new", or "unchanged" (known, so not counted for the exit code)
+    baseline: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -72,6 +74,8 @@ class Issue:
             out["why"] = self.why
         if self.scanner:
             out["scanner"] = self.scanner
+        if self.baseline:
+            out["baseline"] = self.baseline
         return out
 
 
@@ -112,12 +116,29 @@ class Asset:
     path: str
     type: str
     size: int | None = None
+    #: recorded when an inventory was asked for (ScanConfig.inventory, --sbom); see inventory.py
+    sha256: str | None = None
+    #: archive members read during the scan; their paths are relative to this file, ':' between levels
+    members: tuple[Asset, ...] = ()
+    #: licences, copyright, datasets … the content states about itself (see provenance.py)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"path": self.path, "type": self.type}
         if self.size is not None:
             out["size"] = self.size
+        if self.sha256:
+            out["sha256"] = self.sha256
+        if self.provenance:
+            out["provenance"] = self.provenance
+        if self.members:
+            out["members"] = [m.to_dict() for m in self.members]
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Asset:
+        return cls(data["path"], data["type"], data.get("size"), data.get("sha256"),
+                   tuple(cls.from_dict(m) for m in data.get("members", ())), dict(data.get("provenance", {})))
 
 
 @dataclass(frozen=True)

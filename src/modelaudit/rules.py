@@ -61,6 +61,15 @@ _TABLE: tuple[Rule, ...] = (
          "Reading this file needed more memory than the scan may use (the worker cap set by --max-memory, or "
          "what the machine has); the rest was not checked. Files that make parsers allocate without bound are a "
          "denial-of-service vector.", "CWE-400", coverage=True),
+    Rule("MA-S016", "Download integrity check failed", W,
+         "The downloaded bytes do not match the checksum or size the remote server published for the file, so "
+         "they are not what the repository holds: corrupted in transit, or altered by something in between. "
+         "The file was not scanned.", "CWE-354", coverage=True),
+    Rule("MA-S017", "Data does not match its DVC pointer", W,
+         "The bytes found for a DVC-tracked file (in the workspace, the DVC cache or a remote) do not hash to the "
+         "md5 recorded in its .dvc pointer, so they are not the version the repository committed: changed since "
+         "`dvc add`, corrupted, or replaced in the cache or the remote. That copy was not scanned as the "
+         "pointer's data.", "CWE-354"),
     # --- pickle family -----------------------------------------------------------
     Rule("MA-P001", "Dangerous global in pickle", C,
          "Unpickling imports this callable and can call it with attacker-chosen arguments: loading the file runs "
@@ -356,6 +365,31 @@ _TABLE: tuple[Rule, ...] = (
     Rule("MA-T207", "TFLite scan budget exceeded", W,
          "The flatbuffer holds more tables or vector elements than the scanner's budget; the rest of the model was "
          "not checked.", "CWE-400", coverage=True),
+    # --- ExecuTorch (MA-T3xx) ------------------------------------------------------
+    Rule("MA-T301", "Malformed ExecuTorch program", W,
+         "The root table, a vtable, a vector or a string lies outside the file, the file identifier or extended "
+         "header is wrong, or a value, instruction or delegate has a kind the schema does not define. The runtime's "
+         "verifier rejects such files; tools and builds that skip verification read out of bounds.", "CWE-125"),
+    Rule("MA-T302", "Operator outside ExecuTorch's namespaces", W,
+         "The program calls an operator whose namespace is not one of those ExecuTorch's exporters and kernel "
+         "libraries use (aten, executorch_prim, quantized_decomposed, dim_order_ops, llama, ...). It only runs if "
+         "the loading application links in a kernel registered under that name: native code that is not in the "
+         "file and does whatever it was built to do.", "CWE-829"),
+    Rule("MA-T303", "Delegate to a backend ExecuTorch does not ship", W,
+         "Part of the program is handed to a backend id that none of ExecuTorch's backends registers. Whatever "
+         "backend an application registers under that name receives the delegate's opaque blob and runs it as "
+         "native code.", "CWE-829"),
+    Rule("MA-T304", "ExecuTorch data outside the file", W,
+         "The extended header, a segment, the constant data of a tensor or a delegate's blob points past the end "
+         "of the file (or of its segment). Loaders that trust the offsets read out of bounds or map memory the "
+         "model does not own.", "CWE-125"),
+    Rule("MA-T305", "Inconsistent ExecuTorch reference", W,
+         "An instruction names a missing operator, delegate or value, a tensor a missing constant, or a delegate "
+         "or named data entry a missing segment or blob. Runtimes that trust the indices read out of bounds.",
+         "CWE-129"),
+    Rule("MA-T306", "ExecuTorch scan budget exceeded", W,
+         "The program holds more tables or vector elements than the scanner's budget; the rest of it was not "
+         "checked.", "CWE-400", coverage=True),
     # --- xml, msgpack, boosters (MA-X1xx) -----------------------------------------
     Rule("MA-X101", "XML document type or entity declaration", W,
          "The XML declares a DOCTYPE or entities. Model files never need them; internal entities expand "

@@ -180,6 +180,49 @@ def _catboost(version: str = "FlabuffersModel_v1", info: dict | None = None) -> 
     return b"CBM1" + struct.pack("<I", len(core)) + core
 
 
+def _cbm(path, kind: str = "numeric", metadata: dict | None = None) -> str:
+    """A small model written by CatBoost itself: numeric or categorical features, regression or multiclass."""
+    import catboost
+    import pandas as pd
+
+    X, y = _data(3 if kind == "multiclass" else 2)
+    options = {"iterations": 5, "depth": 2, "verbose": False, "allow_writing_files": False, "random_seed": 0,
+               "thread_count": 1}
+    if kind == "categorical":
+        frame = pd.DataFrame({"x": X[:, 0], "colour": np.array(["red", "green", "blue"])[(X[:, 1] * 3).astype(int)]})
+        model = catboost.CatBoostClassifier(**options).fit(frame, y, cat_features=["colour"])
+    elif kind == "regression":
+        model = catboost.CatBoostRegressor(**options).fit(X, X[:, 1])
+    else:
+        loss = "MultiClass" if kind == "multiclass" else "Logloss"
+        model = catboost.CatBoostClassifier(loss_function=loss, **options).fit(X, y)
+    for key, value in (metadata or {}).items():
+        model.get_metadata()[key] = value
+    model.save_model(str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("kind", ["numeric", "categorical", "regression", "multiclass"])
+def test_catboost_models_written_by_catboost_are_clean(tmp_path, kind):
+    path = _cbm(tmp_path / "model.cbm", kind, {"owner": "ml-team", "url": "https://example.org/model-card"})
+    assert detect_path(path).format == "catboost"
+    result = scan(path)
+    assert findings(result) == [] and not result["has_errors"] and result["assets"][0]["type"] == "catboost"
+
+
+def test_catboost_written_by_catboost_with_hostile_edits(tmp_path):
+    cred = _cbm(tmp_path / "cred.cbm", metadata={"note": "AKIAABCDEFGHIJKLMNOP"})
+    assert "MA-C002" in codes(scan(cred))
+    data = (tmp_path / "cred.cbm").read_bytes()
+    cut = tmp_path / "cut.cbm"
+    cut.write_bytes(data[:len(data) // 2])  # truncated: the core size now runs past the end
+    assert any("core size" in i["message"] for i in scan(cut)["issues"] if i["rule_code"] == "MA-X123")
+    lying = tmp_path / "lying.cbm"
+    core = struct.unpack_from("<I", data, 4)[0]
+    lying.write_bytes(data[:8] + struct.pack("<I", core * 4) + data[12:])  # root offset past the core
+    assert any("flatbuffer" in i["message"] for i in scan(lying)["issues"] if i["rule_code"] == "MA-X123")
+
+
 def test_catboost(tmp_path):
     good = tmp_path / "model.cbm"
     good.write_bytes(_catboost(info={"params": '{"loss_function": "Logloss"}'}))

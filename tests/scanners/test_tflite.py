@@ -3,8 +3,8 @@
 `build` writes a TFLite model with `flatbuffers.Builder` along the field indices of TFLite's
 schema.fbs (the way the converter's generated code does). The honest FULLY_CONNECTED model was
 checked against TensorFlow 2.21: `tf.lite.Interpreter` loads it, including the large-model layout
-with buffers after the flatbuffer, and computes relu(x @ W.T + b). Tests at the end use the real
-converter when TensorFlow is installed.
+with buffers after the flatbuffer, and computes relu(x @ W.T + b) (tests/fixtures/tensorflow/generate.py
+repeats that check). Files from the real converter are scanned in test_tensorflow_real.py.
 """
 
 from __future__ import annotations
@@ -353,26 +353,6 @@ def test_budget(tmp_path, monkeypatch):
     assert codes(result) == {"MA-T207"} and result["issues"][0]["severity"] == "warning"
 
 
-# --- cross-checks with the real TensorFlow (skipped unless it is installed) -----------------------
-def test_fixtures_run_in_the_tflite_interpreter_and_converter_output_is_clean(tmp_path):
-    tf = pytest.importorskip("tensorflow")
-    import numpy as np
-
-    x = np.arange(4, dtype=np.float32).reshape(1, 4)
-    expected = np.maximum(x @ np.frombuffer(WEIGHTS, np.float32).reshape(3, 4).T + np.frombuffer(BIAS, np.float32), 0)
-    for data in (build(), large_layout()):
-        interpreter = tf.lite.Interpreter(model_content=data)
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
-        interpreter.invoke()
-        assert np.allclose(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]), expected)
-
-    class Model(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-        def __call__(self, s):  # noqa: ANN001, ANN204
-            return tf.strings.length(s)
-
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([Model().__call__.get_concrete_function()], Model())
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
-    result = scan(_write(tmp_path, converter.convert()))
-    assert codes(result, "warning") == {"MA-T203"}  # a Flex op, and nothing else
+# Files written by TensorFlow itself (converter output, a Flex ReadFile model) are scanned in
+# test_tensorflow_real.py; tests/fixtures/tensorflow/generate.py also runs the models built here
+# in the TFLite interpreter.

@@ -214,12 +214,13 @@ def test_mar_without_manifest_and_detection(tmp_path):
 
 
 # --- ExecuTorch -----------------------------------------------------------------------------------
-def test_executorch_program_is_recognised_but_not_parsed(tmp_path, cli):
+def test_executorch_program_is_recognised_and_parsed(tmp_path, cli):
+    # the ExecuTorch scanner itself is tested in test_executorch.py; a zeroed program is malformed there
     path = tmp_path / "model.pte"
     path.write_bytes(b"\x1c\x00\x00\x00ET12" + b"\x00" * 120)
     run = cli("scan", "--format", "json", str(path))
     report = run.json()
-    assert report["assets"][0]["type"] == "executorch"
-    assert [i["rule_code"] for i in report["issues"]] == ["MA-S004"] and "executorch" in report["issues"][0]["message"]
-    assert run.code == 2
+    assert report["assets"][0]["type"] == "executorch" and "executorch" in report["scanner_names"]
+    assert [i["rule_code"] for i in report["issues"]] == ["MA-T301"] and report["has_errors"]
+    assert run.code == 1
     assert detect(b"Run ET12 on the board\n", "notes.txt").format == "text"

@@ -50,4 +50,17 @@ def report_dict(run: ScanRun) -> dict[str, Any]:
         "duration": run.duration,
         "assets": [a.to_dict() for f in run.files for a in f.assets],
         "summary": {"by_severity": counts, "exit_code": exit_code(run)},
+        **policy_dict(run),
     }
+
+
+def policy_dict(run: ScanRun) -> dict[str, Any]:
+    """The policy file used, what it excluded and suppressed (with reasons), and the baseline comparison."""
+    out: dict[str, Any] = {
+        "config_file": run.config_file,
+        "excluded_files": list(run.excluded),
+        "suppressed_issues": [{**s.issue.to_dict(), "suppression": {"reason": s.reason}} for s in run.suppressed],
+    }
+    if run.baseline is not None:
+        out["baseline"] = run.baseline.to_dict()
+    return out

@@ -3,7 +3,6 @@ member and byte offset, stable fingerprints, and incomplete scans as tool notifi
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .. import __version__
+from ..baseline import ABSENT, FINGERPRINT_KEY, archive_member, fingerprint
 from ..engine import ScanRun
 from ..model import FileResult, Issue, IssueSeverity
 from ..rules import RULES, Rule
@@ -18,8 +18,6 @@ from ..rules import RULES, Rule
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {IssueSeverity.CRITICAL: "error", IssueSeverity.WARNING: "warning", IssueSeverity.INFO: "note",
           IssueSeverity.DEBUG: "none"}
-_POS_SUFFIX = re.compile(r"\s*\(pos \d+\)$")
-_NUMBERS = re.compile(r"\d+")
 
 
 def render_sarif(run: ScanRun, root: str | None = None) -> dict[str, Any]:
@@ -27,8 +25,9 @@ def render_sarif(run: ScanRun, root: str | None = None) -> dict[str, Any]:
     rules = list(RULES.values())
     index = {rule.code: i for i, rule in enumerate(rules)}
     results = [_result(issue, file, root_path, index) for file in run.files for issue in file.issues]
+    results.extend(_policy_results(run, root_path, index))
     notifications = [_notification(file, root_path) for file in run.files if not file.complete]
-    return {
+    sarif = {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
         "runs": [{
@@ -46,6 +45,46 @@ def render_sarif(run: ScanRun, root: str | None = None) -> dict[str, Any]:
             "results": results,
         }],
     }
+    properties = _run_properties(run)
+    if properties:
+        sarif["runs"][0]["properties"] = properties
+    return sarif
+
+
+def _run_properties(run: ScanRun) -> dict[str, Any]:
+    """The policy file and baseline this run honoured (absolute paths, as in the JSON report)."""
+    out: dict[str, Any] = {}
+    if run.config_file:
+        out["configFile"] = run.config_file
+    if run.baseline is not None:
+        out["baselineFile"] = run.baseline.file
+    if run.excluded:
+        out["excludedFiles"] = list(run.excluded)
+    return out
+
+
+def _policy_results(run: ScanRun, root: Path, index: dict[str, int]) -> list[dict[str, Any]]:
+    """Findings the policy accepted (as suppressed results, with the reason) and baseline findings no
+    longer found (baselineState "absent", kind "pass")."""
+    files = {f.path: f for f in run.files}
+    out = []
+    for accepted in run.suppressed:
+        file = files.get(accepted.path) or FileResult(accepted.path, "unknown", (), (), (), 0, True)
+        result = _result(accepted.issue, file, root, index)
+        result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": accepted.reason}]
+        out.append(result)
+    for entry in run.baseline.absent if run.baseline is not None else ():
+        location: dict[str, Any] = {"physicalLocation": {"artifactLocation": _artifact(entry.path, root)}}
+        if entry.member:
+            location["logicalLocations"] = [{"name": entry.member, "kind": "member"}]
+        result = {"ruleId": entry.rule_code, "kind": "pass", "level": "none",
+                  "message": {"text": f"No longer found: {entry.message or entry.rule_code}"},
+                  "locations": [location], "partialFingerprints": {FINGERPRINT_KEY: entry.fingerprint},
+                  "baselineState": ABSENT}
+        if entry.rule_code in index:
+            result["ruleIndex"] = index[entry.rule_code]
+        out.append(result)
+    return out
 
 
 def _descriptor(rule: Rule) -> dict[str, Any]:
@@ -62,6 +101,8 @@ def _descriptor(rule: Rule) -> dict[str, Any]:
 
 
 def _artifact(path: str, root: Path) -> dict[str, Any]:
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:/", path):  # a remote target's URI (hf://, s3://, https://…)
+        return {"uri": path}
     absolute = Path(path).resolve()
     try:
         relative = absolute.relative_to(root)
@@ -71,11 +112,7 @@ def _artifact(path: str, root: Path) -> dict[str, Any]:
 
 
 def _member(issue: Issue, file: FileResult) -> str | None:
-    """The archive member an issue sits in: what follows 'file:' in its location."""
-    location = _POS_SUFFIX.sub("", issue.location or "")
-    if location.startswith(file.path + ":"):
-        return location[len(file.path) + 1:] or None
-    return None
+    return archive_member(issue, file.path)
 
 
 def _result(issue: Issue, file: FileResult, root: Path, index: dict[str, int]) -> dict[str, Any]:
@@ -93,20 +130,14 @@ def _result(issue: Issue, file: FileResult, root: Path, index: dict[str, int]) -
         "level": _LEVEL[issue.severity],
         "message": {"text": text},
         "locations": [location],
-        "partialFingerprints": {"modelaudit/v1": _fingerprint(issue, file, root, member)},
+        "partialFingerprints": {FINGERPRINT_KEY: fingerprint(issue, file.path, root)},
         "properties": {"severity": issue.severity.value, "details": issue.details},
     }
+    if issue.baseline:
+        result["baselineState"] = issue.baseline
     if issue.rule_code in index:
         result["ruleIndex"] = index[issue.rule_code]
     return result
-
-
-def _fingerprint(issue: Issue, file: FileResult, root: Path, member: str | None) -> str:
-    """Stable across unrelated edits: no byte offsets, no counts, no absolute paths."""
-    uri = _artifact(file.path, root)["uri"]
-    stable = _NUMBERS.sub("#", _POS_SUFFIX.sub("", issue.message))
-    key = "\x00".join((issue.rule_code, uri, member or "", stable))
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def _notification(file: FileResult, root: Path) -> dict[str, Any]:

@@ -21,20 +21,27 @@ def render_text(run: ScanRun, *, color: bool, verbose: bool = False, quiet: bool
     def style(text: str, **kw: object) -> str:
         return click.style(text, **kw) if color else text  # type: ignore[arg-type]
 
-    lines: list[str] = []
+    lines: list[str] = [] if quiet else _policy_header(run)
     for file in run.files:
         shown = [i for i in file.issues if verbose or i.severity.rank >= IssueSeverity.INFO.rank]
         if quiet:
             shown = [i for i in shown if i.severity.rank >= IssueSeverity.WARNING.rank]
+        known = sum(1 for i in shown if i.baseline == "unchanged")
+        if not verbose:  # findings accepted by the baseline are counted in the summary, listed with -v
+            shown = [i for i in shown if i.baseline != "unchanged"]
         if not shown and file.complete:
             if not quiet and (verbose or len(run.files) <= _LIST_CLEAN_UP_TO):
-                lines.append(_file_header(file, style) + "  " + style("✓ clean", fg="green"))
+                verdict = f"✓ no new findings ({known} baselined)" if known else "✓ clean"
+                lines.append(_file_header(file, style) + "  " + style(verdict, fg="green"))
             continue
         lines.append(_file_header(file, style))
         for issue in sorted(shown, key=lambda i: -i.severity.rank):
             lines.extend(_issue_lines(issue, file.path, style, verbose))
         if not file.complete and not quiet:
             lines.append("  " + style("not fully scanned", fg="magenta"))
+    if verbose:
+        lines.extend(f"{style('suppressed', dim=True)} {s.issue.message}  [{s.issue.rule_code}] {s.path}: {s.reason}"
+                     for s in run.suppressed)
     lines.append(_summary(run))
     lines.append(_verdict(run, style))
     return "\n".join(lines) + "\n"
@@ -53,7 +60,7 @@ def _issue_lines(issue: Issue, path: str, style, verbose: bool) -> list[str]:  #
     head = f"  {style(f'{label:<8}', fg=colour, bold=True)} {issue.message}"
     if where:
         head += style(f"  {where}", dim=True)
-    head += style(f"  [{issue.rule_code}]", dim=True)
+    head += style(f"  [{issue.rule_code}]" + (" baselined" if issue.baseline == "unchanged" else ""), dim=True)
     lines = [head]
     call = issue.details.get("call_args")
     if call is not None:
@@ -70,7 +77,7 @@ def _summary(run: ScanRun) -> str:
     counts = {s: 0 for s in IssueSeverity}
     for file in run.files:
         for issue in file.issues:
-            counts[issue.severity] += 1
+            counts[issue.severity] += issue.baseline != "unchanged"
     incomplete = sum(1 for f in run.files if not f.complete)
     scanned = sum(f.bytes_scanned for f in run.files)
     parts = [f"{len(run.files)} file(s)", f"{_human(scanned)} scanned", f"{run.duration:.2f}s",
@@ -78,7 +85,28 @@ def _summary(run: ScanRun) -> str:
              f"{counts[IssueSeverity.INFO]} info"]
     if incomplete:
         parts.append(f"{incomplete} incomplete")
+    parts.extend(_policy_counts(run))
     return "Summary: " + " · ".join(parts)
+
+
+def _policy_header(run: ScanRun) -> list[str]:
+    lines = []
+    if run.config_file:
+        lines.append(f"Policy: {run.config_file}")
+    if run.baseline is not None:
+        lines.append(f"Baseline: {run.baseline.file}")
+    return lines
+
+
+def _policy_counts(run: ScanRun) -> list[str]:
+    parts = []
+    if run.baseline is not None:
+        parts.append(f"{run.baseline.new} new, {run.baseline.unchanged} baselined, {len(run.baseline.absent)} no longer found")
+    if run.suppressed:
+        parts.append(f"{len(run.suppressed)} suppressed by policy")
+    if run.excluded:
+        parts.append(f"{len(run.excluded)} excluded by policy")
+    return parts
 
 
 def _verdict(run: ScanRun, style) -> str:  # noqa: ANN001

@@ -24,6 +24,7 @@ BUILTINS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("onnx", "OnnxScanner", "onnx", ("onnx",)),
     ("tensorflow", "TensorFlowScanner", "tensorflow", ("pb", "pbtxt")),
     ("tflite", "TFLiteScanner", "tflite", ("tflite",)),
+    ("executorch", "ExecuTorchScanner", "executorch", ("executorch",)),
     ("keras", "KerasH5Scanner", "keras_h5", ("hdf5",)),
     ("keras", "KerasZipScanner", "keras_zip", ("keras_zip",)),
     ("compressed", "CompressedScanner", "compressed", ("zlib", "gzip", "bzip2", "xz", "lzma", "joblib_zfile",

@@ -118,8 +118,16 @@ class CallAnalysis:
                  on_embedded: Callable[[bytes, int, str], None] | None) -> None:
         self._report = report
         self._on_embedded = on_embedded
-        self._seen_calls: set[int] = set()
         self._helper_findings: dict[tuple[str, str], Finding] = {}
+        # Whether any value of this walk names an argument-checked helper: until one does, no
+        # value can hold one, and the search in _helpers_as_data (once per call) is skipped.
+        self._checked_named = False
+
+    def note(self, glob: Global) -> Global:
+        """Every Global the walk creates passes here."""
+        if glob.verdict.target in ARGUMENT_CHECKED:
+            self._checked_named = True
+        return glob
 
     def _finding(self, code: str, message: str, pos: int, **details: Any) -> None:
         self._report(Finding(code, message, pos, {"position": pos, **details}))
@@ -177,6 +185,8 @@ class CallAnalysis:
                                  call_args=short_repr(call.args, 300))
             return
         call.value = outcome.value
+        if isinstance(outcome.value, Global):
+            self.note(outcome.value)
         if outcome.inner_call is not None:  # the helper runs f(*args), then applies state like BUILD
             func, args, state, npdict = outcome.inner_call
             inner = Call(func, args, call.pos, call.opcode)
@@ -187,6 +197,8 @@ class CallAnalysis:
 
     def _helpers_as_data(self, value: Any, pos: int, where: str, receiver: Any = None) -> None:
         """An argument-checked helper handed to something else could be called out of the walker's sight."""
+        if not self._checked_named:
+            return
         for ref in relaxations.helper_refs(value):
             target = ref.verdict.target
             place = where if receiver is None else f"{where} {func_repr(receiver)}"
@@ -229,7 +241,7 @@ class CallAnalysis:
             self._finding(verdict.rule_code if verdict.level is Level.DANGEROUS else "MA-P002",
                           f"Suspicious attribute lookup resolves to {verdict.target}", call.pos,
                           opcode=call.opcode, module=module, function=name, family=verdict.family)
-        return Global(module, name, verdict, call.pos, call.opcode)
+        return self.note(Global(module, name, verdict, call.pos, call.opcode))
 
     def _resolved_name(self, call: Call, via: str, text: str) -> Global | None:
         """pkgutil.resolve_name("os:system") names os.system without a GLOBAL opcode: classify it."""
@@ -243,12 +255,12 @@ class CallAnalysis:
             self._finding(verdict.rule_code if verdict.level is Level.DANGEROUS else "MA-P002",
                           f"{via} resolves the name {text!r} to {verdict.target}", call.pos, opcode=call.opcode,
                           module=module, function=name, family=verdict.family, resolver=via)
-        return Global(module, name, verdict, call.pos, call.opcode)
+        return self.note(Global(module, name, verdict, call.pos, call.opcode))
 
     def discarded(self, values: list[Any], pos: int) -> None:
         for value in values:
-            if isinstance(value, Call) and id(value) not in self._seen_calls:
-                self._seen_calls.add(id(value))
+            if isinstance(value, Call) and not value.discarded:
+                value.discarded = True
                 self._finding("MA-P005", f"Result of call to {func_repr(value.func)} is discarded: the call "
                               "exists only for its side effect", pos, opcode="POP", call=repr(value)[:300],
                               call_position=value.pos)

@@ -27,6 +27,45 @@ def int_arg(raw: bytes) -> int:
         raise Malformed(f"invalid integer argument {raw[:40]!r}") from None
 
 
+# Values of the protocol 0 text opcodes, from their argument line (shared with the native core).
+def int_value(raw: bytes) -> Any:
+    text = raw.strip()
+    return {b"00": False, b"01": True}.get(text) if text in (b"00", b"01") else int_arg(raw)
+
+
+def long_value(raw: bytes) -> int:
+    return int_arg(raw.rstrip(b"L"))
+
+
+def float_value(raw: bytes) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise Malformed("could not convert string to float") from None
+
+
+def string_value(raw: bytes) -> str:
+    raw = raw.rstrip(b"\r")
+    if len(raw) < 2 or raw[:1] not in (b"'", b'"') or raw[-1:] != raw[:1]:
+        raise Malformed("the STRING opcode argument must be quoted")
+    try:
+        value = codecs.escape_decode(raw[1:-1])[0]
+    except ValueError:
+        raise Malformed("invalid escape in STRING argument") from None
+    return value.decode("latin-1")
+
+
+def unicode_value(raw: bytes) -> str:
+    try:
+        return raw.decode("raw-unicode-escape")
+    except UnicodeDecodeError:
+        raise Malformed("invalid UNICODE argument") from None
+
+
+LINE_VALUES = {ord("I"): int_value, ord("L"): long_value, ord("F"): float_value, ord("S"): string_value,
+               ord("V"): unicode_value}
+
+
 class DataOpcodes:
     """Data opcodes; the walker supplies the stack machinery declared here."""
 
@@ -60,21 +99,17 @@ class DataOpcodes:
 
     def op_INT(self, pos: int) -> int:
         raw, pos = self._line(pos)
-        text = raw.strip()
-        self.push({b"00": False, b"01": True}.get(text) if text in (b"00", b"01") else int_arg(raw))
+        self.push(int_value(raw))
         return pos
 
     def op_LONG(self, pos: int) -> int:
         raw, pos = self._line(pos)
-        self.push(int_arg(raw.rstrip(b"L")))
+        self.push(long_value(raw))
         return pos
 
     def op_FLOAT(self, pos: int) -> int:
         raw, pos = self._line(pos)
-        try:
-            self.push(float(raw))
-        except ValueError:
-            raise Malformed("could not convert string to float") from None
+        self.push(float_value(raw))
         return pos
 
     def op_BININT(self, pos: int) -> int:
@@ -113,22 +148,12 @@ class DataOpcodes:
     # ------------------------------------------------------------------ opcodes: strings and bytes
     def op_STRING(self, pos: int) -> int:
         raw, pos = self._line(pos)
-        raw = raw.rstrip(b"\r")
-        if len(raw) < 2 or raw[:1] not in (b"'", b'"') or raw[-1:] != raw[:1]:
-            raise Malformed("the STRING opcode argument must be quoted")
-        try:
-            value = codecs.escape_decode(raw[1:-1])[0]
-        except ValueError:
-            raise Malformed("invalid escape in STRING argument") from None
-        self.push(value.decode("latin-1"))
+        self.push(string_value(raw))
         return pos
 
     def op_UNICODE(self, pos: int) -> int:
         raw, pos = self._line(pos)
-        try:
-            self.push(raw.decode("raw-unicode-escape"))
-        except UnicodeDecodeError:
-            raise Malformed("invalid UNICODE argument") from None
+        self.push(unicode_value(raw))
         return pos
 
     def _push_text(self, pos: int, width: int) -> int:

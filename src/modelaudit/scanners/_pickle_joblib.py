@@ -20,9 +20,6 @@ _SHADOW_KEEP = frozenset({"MA-P001", "MA-P003", "MA-P009"})
 
 class JoblibArrays:
     if TYPE_CHECKING:
-        stack: list[Any]
-        marks: list[int]
-        memo: dict[int, Any]
         findings: list[Finding]
         end: int
         _stopped: bool
@@ -35,17 +32,20 @@ class JoblibArrays:
         def _read(self, pos: int, n: int) -> tuple[bytes, int]: ...
         def _run_stream(self, pos: int, fresh: bool = True) -> int: ...
         def _report(self, finding: Finding) -> None: ...
+        def _vm_fork(self) -> Any: ...
+        def _vm_swap(self) -> Any: ...
+        def _vm_restore(self, saved: Any) -> None: ...
 
     def _skip_joblib_array(self, target: Call, state: Any, pos: int) -> int:
         """joblib writes the array right after its wrapper; step over it like NumpyUnpickler."""
         shape = layout(state)
-        if shape is None:
+        if shape is None or shape.nbytes < 0:  # a negative dimension would send the walk backwards
             raise Malformed("joblib array wrapper without a readable shape and dtype")
         self._shadow_walk(pos)
         if shape.has_object:  # object arrays are one more pickle, loaded in place, never padded
-            saved = (self.stack, self.marks, self.memo, self._stopped)
+            saved = self._vm_swap()
             pos = self._run_stream(pos)
-            self.stack, self.marks, self.memo, self._stopped = saved
+            self._vm_restore(saved)
             return pos
         if shape.aligned:  # one byte giving the padding length, then the padding
             raw, pos = self._read(pos, 1)
@@ -60,9 +60,8 @@ class JoblibArrays:
         that reading too; honest array data stops parsing within a few bytes."""
         if self._shadow_budget is not None:
             return
-        saved = (self.stack, self.marks, self.memo, self._stopped, self._stream_named_globals, self._pos,
-                 dict(self._global_findings), dict(self.globals_seen))
-        self.stack, self.marks, self.memo = list(self.stack), list(self.marks), dict(self.memo)
+        saved = (self._stream_named_globals, self._pos, dict(self._global_findings), dict(self.globals_seen))
+        vm = self._vm_fork()
         self._shadow_budget = _SHADOW_OPCODES
         before = len(self.findings)
         try:
@@ -73,8 +72,8 @@ class JoblibArrays:
             self._report(Finding("MA-P009", str(exc), pos, {"position": pos}))
         finally:
             self._shadow_budget = None
-            (self.stack, self.marks, self.memo, self._stopped, self._stream_named_globals, self._pos,
-             self._global_findings, self.globals_seen) = saved
+            self._vm_restore(vm)
+            self._stream_named_globals, self._pos, self._global_findings, self.globals_seen = saved
         # Honest array bytes parse as a few stray opcodes over the carried stack; only a named
         # dangerous target (or running out of budget) means something in them.
         shadow = self.findings[before:]

@@ -46,6 +46,7 @@ class Call:
     opcode: str
     value: Any = None  # what the call evaluates to, when the walker can compute it safely (decoders)
     state: Any = None  # state applied by BUILD
+    discarded: bool = False  # its result was already reported as discarded (marked here, not by id)
 
     def __repr__(self) -> str:
         return f"{func_repr(self.func)}{short_repr(self.args)}"

@@ -6,11 +6,16 @@ classified, calls are recorded, nothing is imported or called. It stops exactly 
 the real unpickler would raise, and keeps walking stacked pickles after a STOP. Opcodes
 that only move data (scalars, text, containers) live in the DataOpcodes mixin
 (_pickle_data_ops); this module keeps the driver, the memo, globals and calls.
+
+PurePickleWalker is the reference. PickleWalker is NativePickleWalker (_pickle_native: the
+same walker with its opcode loop in the C extension _walkcore, results identical) when the
+extension is built, unless MODELAUDIT_PURE_PYTHON=1; otherwise it is PurePickleWalker.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import re
 import struct
 from collections.abc import Callable
@@ -81,7 +86,9 @@ class WalkOutcome:
 EmbeddedHook = Callable[[bytes, int, str], None]
 
 
-class PickleWalker(DataOpcodes, JoblibArrays):
+class PurePickleWalker(DataOpcodes, JoblibArrays):
+    """The reference walker in pure Python; the native core (_pickle_native) must match it exactly."""
+
     def __init__(self, buf: Any, start: int = 0, end: int | None = None, *, max_stack: int = 5_000_000,
                  max_memo: int = 5_000_000, check_deadline: Callable[[], None] = lambda: None,
                  on_embedded: EmbeddedHook | None = None) -> None:
@@ -341,7 +348,21 @@ class PickleWalker(DataOpcodes, JoblibArrays):
         if len(self.memo) >= self.max_memo and index not in self.memo:
             raise BudgetExceeded(f"pickle memo exceeds {self.max_memo} entries")
         value = self.stack[-1]
-        self.memo[index] = value if len(self.memo) < _MEMO_KEEP_ALL else memo_value(value)
+        self.memo[index] = value if len(self.memo) < _MEMO_KEEP_ALL else _memo_value(value)
+
+    # State hooks for JoblibArrays: the native walker keeps the stack, marks and memo in C.
+    def _vm_fork(self) -> Any:
+        """Save the VM state and continue on a copy of it."""
+        saved = (self.stack, self.marks, self.memo, self._stopped)
+        self.stack, self.marks, self.memo = list(self.stack), list(self.marks), dict(self.memo)
+        return saved
+
+    def _vm_swap(self) -> Any:
+        """Save the VM state; the next _run_stream(fresh=True) starts an empty one."""
+        return (self.stack, self.marks, self.memo, self._stopped)
+
+    def _vm_restore(self, saved: Any) -> None:
+        self.stack, self.marks, self.memo, self._stopped = saved
 
     def _memo_get(self, index: int) -> None:
         try:
@@ -356,11 +377,11 @@ class PickleWalker(DataOpcodes, JoblibArrays):
             self._report(Finding("MA-P007", f"STACK_GLOBAL with non-text operands ({desc}) hides its target",
                                  pos, {"position": pos, "opcode": opcode}))
             verdict = classify("<unresolved>", "<unresolved>")
-            return Global("<unresolved>", "<unresolved>", verdict, pos, opcode)
+            return self.calls.note(Global("<unresolved>", "<unresolved>", verdict, pos, opcode))
         verdict = classify(module, name)
         self._stream_named_globals = True
         self.globals_seen[verdict.target] = self.globals_seen.get(verdict.target, 0) + 1
-        glob = Global(module, name, verdict, pos, opcode)
+        glob = self.calls.note(Global(module, name, verdict, pos, opcode))
         if verdict.level is not Level.SAFE:
             self._global_finding(glob)
         return glob
@@ -465,54 +486,77 @@ class PickleWalker(DataOpcodes, JoblibArrays):
         return pos
 
     # ------------------------------------------------------------------ opcodes: globals and calls
+    # The act_* methods do what an opcode means once its operands are off the stack; the
+    # native core calls them with the same operands, so both walkers share this logic.
     def op_GLOBAL(self, pos: int) -> int:
-        start = self._pos
         module, pos = self._line(pos)
         name, pos = self._line(pos)
-        self.push(self._resolve(_utf8(module), _utf8(name), start, "GLOBAL"))
+        self.push(self.act_global(module, name))
         return pos
+
+    def act_global(self, module: bytes, name: bytes) -> Global:
+        return self._resolve(_utf8(module), _utf8(name), self._pos, "GLOBAL")
 
     def op_STACK_GLOBAL(self, pos: int) -> int:
         name, module = self.pop(), self.pop()
-        self.push(self._resolve(module, name, self._pos, "STACK_GLOBAL"))
+        self.push(self.act_stack_global(module, name))
         return pos
+
+    def act_stack_global(self, module: Any, name: Any) -> Global:
+        return self._resolve(module, name, self._pos, "STACK_GLOBAL")
 
     def op_INST(self, pos: int) -> int:
-        start = self._pos
         module, pos = self._line(pos)
         name, pos = self._line(pos)
-        args = tuple(self.pop_mark())
-        cls = self._resolve(_utf8(module), _utf8(name), start, "INST")
-        self.push(self._call(cls, args, start, "INST"))
+        self.push(self.act_inst(module, name, self.pop_mark()))
         return pos
 
+    def act_inst(self, module: bytes, name: bytes, items: list[Any]) -> Call:
+        start = self._pos
+        cls = self._resolve(_utf8(module), _utf8(name), start, "INST")
+        return self._call(cls, tuple(items), start, "INST")
+
     def op_OBJ(self, pos: int) -> int:
-        items = self.pop_mark()
+        self.push(self.act_obj(self.pop_mark()))
+        return pos
+
+    def act_obj(self, items: list[Any]) -> Call:
         if not items:
             raise Malformed("unpickling stack underflow in OBJ")
-        self.push(self._call(items[0], tuple(items[1:]), self._pos, "OBJ"))
-        return pos
+        return self._call(items[0], tuple(items[1:]), self._pos, "OBJ")
 
     def op_REDUCE(self, pos: int) -> int:
         args, func = self.pop(), self.pop()
+        self.push(self.act_reduce(args, func))
+        return pos
+
+    def act_reduce(self, args: Any, func: Any) -> Call:
         if isinstance(args, (str, bytes, Container, int, float)) or args is None:
             raise Malformed("REDUCE arguments must be a tuple")
-        self.push(self._call(func, args, self._pos, "REDUCE"))
-        return pos
+        return self._call(func, args, self._pos, "REDUCE")
 
     def op_NEWOBJ(self, pos: int) -> int:
         args, cls = self.pop(), self.pop()
-        self.push(self._call(cls, args, self._pos, "NEWOBJ"))
+        self.push(self.act_newobj(args, cls))
         return pos
+
+    def act_newobj(self, args: Any, cls: Any) -> Call:
+        return self._call(cls, args, self._pos, "NEWOBJ")
 
     def op_NEWOBJ_EX(self, pos: int) -> int:
         kwargs, args, cls = self.pop(), self.pop(), self.pop()
-        self.push(self._call(cls, (args, kwargs), self._pos, "NEWOBJ_EX"))
+        self.push(self.act_newobj_ex(kwargs, args, cls))
         return pos
+
+    def act_newobj_ex(self, kwargs: Any, args: Any, cls: Any) -> Call:
+        return self._call(cls, (args, kwargs), self._pos, "NEWOBJ_EX")
 
     def op_BUILD(self, pos: int) -> int:
         state = self.pop()
-        target = self.top()
+        return self.act_build(self.top(), state, pos)
+
+    def act_build(self, target: Any, state: Any, pos: int) -> int:
+        """Returns where walking resumes: after a joblib array wrapper, past its array data."""
         self.calls.build(target, state, self._pos)
         if isinstance(target, Call):
             target.state = state
@@ -522,15 +566,17 @@ class PickleWalker(DataOpcodes, JoblibArrays):
 
     def _ext(self, pos: int, width: int, opcode: str) -> int:
         raw, pos = self._read(pos, width)
-        code = int.from_bytes(raw, "little")
+        self.push(self.act_ext(int.from_bytes(raw, "little"), opcode))
+        return pos
+
+    def act_ext(self, code: int, opcode: str) -> Global:
         if code <= 0:
             raise Malformed(f"EXT specifies code <= 0 ({code})")
         self._report(Finding("MA-P008", f"{opcode} refers to extension code {code}; its target is defined by the "
                              "loading process, not the file", self._pos, {"position": self._pos, "opcode": opcode,
                                                                            "code": code}))
         verdict = classify("copyreg", "_extension_registry")
-        self.push(Global("copyreg", f"<extension {code}>", verdict, self._pos, opcode))
-        return pos
+        return self.calls.note(Global("copyreg", f"<extension {code}>", verdict, self._pos, opcode))
 
     def op_EXT1(self, pos: int) -> int:
         return self._ext(pos, 1, "EXT1")
@@ -543,8 +589,11 @@ class PickleWalker(DataOpcodes, JoblibArrays):
 
     def op_PERSID(self, pos: int) -> int:
         raw, pos = self._line(pos)
-        self.push(Persistent(raw.decode("ascii", "replace")))
+        self.push(self.act_persid(raw))
         return pos
+
+    def act_persid(self, raw: bytes) -> Persistent:
+        return Persistent(raw.decode("ascii", "replace"))
 
     def op_BINPERSID(self, pos: int) -> int:
         self.push(Persistent(self.pop()))
@@ -562,3 +611,22 @@ def _op_table() -> dict[int, tuple[str, int]]:
 
 
 _OPS = _op_table()
+
+
+def native_walker_class() -> type[PurePickleWalker] | None:
+    """The walker backed by the C core, or None when the extension is not built."""
+    try:
+        from ._pickle_native import NativePickleWalker
+    except ImportError:
+        return None
+    return NativePickleWalker
+
+
+def _default_walker() -> type[PurePickleWalker]:
+    """The native walker unless MODELAUDIT_PURE_PYTHON=1 asks for the pure-Python reference."""
+    if os.environ.get("MODELAUDIT_PURE_PYTHON", "").strip() not in ("", "0"):
+        return PurePickleWalker
+    return native_walker_class() or PurePickleWalker
+
+
+PickleWalker = _default_walker()

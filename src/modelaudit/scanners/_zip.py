@@ -66,6 +66,7 @@ def member_blob(zf: zipfile.ZipFile, info: zipfile.ZipInfo, blob: Blob, ctx: Sca
     location = f"{blob.location}:{info.filename}"
     spool = lambda stream: spooled_blob(stream, location, info.filename, blob.depth + 1,  # noqa: E731
                                         ctx.inflation, info.file_size)
+    unread = False
     with ExitStack() as stack:
         try:
             child = stack.enter_context(spool(stack.enter_context(zf.open(info))))
@@ -84,6 +85,9 @@ def member_blob(zf: zipfile.ZipFile, info: zipfile.ZipInfo, blob: Blob, ctx: Sca
                                   {"entry": info.filename, "error": str(raw_exc)})
                     result.mark_incomplete()
                 child = Blob.from_bytes(b"", location, name=info.filename, depth=blob.depth + 1)
+                unread = True
+        if not unread:
+            ctx.record(child)  # every member a scanner reads is listed, scanned as a file of its own or not
         yield child
 
 

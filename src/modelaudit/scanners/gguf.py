@@ -80,6 +80,7 @@ class GgufScanner(BaseScanner):
         summary = f"GGUF v{head.version}: {head.tensor_count} tensors, {head.kv_count} key-values"
         result.add_check("gguf header", not findings.seen(_STRUCTURE), summary, blob.location)
         check_text_metadata(head, findings)
+        ctx.note_metadata(blob, head.strings)
         self._templates(head, findings, ctx)
 
     def _templates(self, head: GgufHeader, findings: _Findings, ctx) -> None:  # noqa: ANN001

@@ -158,6 +158,9 @@ def _check_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, blob: Blob, result
         text = _read_text(zf, info, where, result)
         if text is None:
             return
+        from ..blob import Blob as Member
+
+        ctx.record(Member.from_bytes(text.encode("utf-8"), where, info.filename, blob.depth + 1))
         if info.filename == "config.json":
             ConfigChecker(result, ctx, blob, where, legacy_h5=False).check_text(text, "config.json")
         else:

@@ -65,7 +65,9 @@ class SafetensorsScanner(BaseScanner):
             result.report("MA-F001", "safetensors header is not a JSON object", where)
             return
         before = len(result.issues)
-        self._check_metadata(header.pop("__metadata__", None), where, result)
+        metadata = header.pop("__metadata__", None)
+        ctx.note_metadata(blob, metadata)
+        self._check_metadata(metadata, where, result)
         self._check_layout(header, blob.size - 8 - header_len, where, result)
         ok = not any(i.severity.rank >= 2 for i in result.issues[before:])
         result.add_check("safetensors header", ok, f"{len(header)} tensors, layout and metadata checked", where)

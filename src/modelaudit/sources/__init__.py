@@ -1,13 +1,18 @@
 """Remote sources resolve targets to local, read-only files before the walk.
 
 Supported here: Hugging Face (hf://, https://huggingface.co/…, https://hf.co/…; see huggingface.py),
-S3 and R2 objects and prefixes (s3://, r2://; see s3.py, needs the `cloud` extra) and plain HTTPS URLs of
-one model file (http:// only to loopback). Other schemes (gs://, models:/) still become a MA-S010
-coverage finding from walk.expand.
+S3 and R2 objects and prefixes (s3://, r2://; see s3.py), Google Cloud Storage objects and prefixes
+(gs://; see gcs.py) — both need the `cloud` extra —, JFrog Artifactory files and folders
+(https://HOST/artifactory/REPO/PATH; see jfrog.py) and plain HTTPS URLs of one model file (http:// only to
+loopback), MLflow registry models (models:/NAME/VERSION, …/latest, …@ALIAS; see mlflow.py, extra `mlflow`)
+and DVC pointer files (*.dvc, resolved to the data they name; see dvc.py, extra `dvc`).
+Folder-like targets fetch only scannable files (selection.py).
 
 `open_targets` downloads (or takes from the cache, see cache.py) and yields walk entries for local files;
-`Targets.relocate` is the one place where downloaded paths are mapped back to remote URIs in results.
-Failures never raise: they become entries with a problem (MA-S010, MA-S001 for size) located at the URI.
+with --stream (ScanConfig.stream) each remote file is downloaded only when the scan asks for it and deleted
+before the next one (`Targets.batches`). `Targets.relocate` is the one place where downloaded paths are
+mapped back to remote URIs in results. Failures never raise: they become entries with a problem (MA-S010,
+MA-S001 for size) located at the URI.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import os
 import posixpath
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -24,6 +29,7 @@ if TYPE_CHECKING:
     from ..config import ScanConfig
     from ..model import FileResult
     from ..walk import Entry
+    from .progress import Bars
 
 REMOTE_PREFIXES = ("hf://", "s3://", "gs://", "r2://", "models:/", "http://", "https://")
 
@@ -34,7 +40,7 @@ def is_remote(target: str) -> bool:
 
 def is_fetchable(target: str) -> bool:
     """Remote targets this version downloads (the others are reported as unsupported)."""
-    return target.startswith(("hf://", "s3://", "r2://", "http://", "https://"))
+    return target.startswith(("hf://", "s3://", "r2://", "gs://", "models:/", "http://", "https://"))
 
 
 def unsupported_message(target: str) -> str:
@@ -92,12 +98,27 @@ class Targets:
     #: (local path prefix, remote URI) pairs; the local side is a unique temporary path
     mappings: list[tuple[str, str]] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
+    #: --stream: remote entries produced one download at a time (see batches)
+    streamed: list[Iterator[Entry]] = field(default_factory=list)
+
+    def batches(self) -> Iterator[list[Entry]]:
+        """Entries to plan and scan together: all at once, or with --stream the local ones first and then
+        one downloaded file per batch, which is deleted when the next batch is asked for."""
+        if self.entries or not self.streamed:
+            yield self.entries
+        for stream in self.streamed:
+            for entry in stream:
+                yield [entry]
 
     def relocate(self, files: list[FileResult]) -> list[FileResult]:
         """Report downloaded files under their remote URIs (paths, locations, messages, details)."""
         if not self.mappings and not self.secrets:
             return files
         return [_relocate_result(f, self._fix) for f in files]
+
+    def display(self, path: str) -> str:
+        """How progress output names a file: downloads by their remote URIs."""
+        return self._fix(path) if self.mappings or self.secrets else path
 
     def _fix(self, text: str) -> str:
         for local, uri in self.mappings:
@@ -128,11 +149,13 @@ def _relocate_result(f: FileResult, fix) -> FileResult:  # noqa: ANN001
 
 
 @contextmanager
-def open_targets(paths: list[str], config: ScanConfig, cache_dir: str | None = None) -> Iterator[Targets]:
-    """Resolve every target to walk entries; downloads live until the context ends (no-cache: deleted)."""
-    from ..walk import Entry, expand
+def open_targets(paths: list[str], config: ScanConfig, cache_dir: str | None = None,
+                 bars: Bars | None = None) -> Iterator[Targets]:
+    """Resolve every target to walk entries; downloads live until the context ends (no-cache: deleted).
+    `bars` draws download progress (progress.terminal_bars); silent by default."""
+    from ..walk import expand
 
-    if not any(is_fetchable(p) for p in paths):
+    if not any(_resolved_here(p) for p in paths):
         yield Targets(list(expand(paths)))
         return
     store = None
@@ -140,50 +163,112 @@ def open_targets(paths: list[str], config: ScanConfig, cache_dir: str | None = N
     token = hf_token()
     if token:
         targets.secrets.append(token)
+    if any(_is_jfrog(p) for p in paths):
+        from .jfrog import credentials
+
+        targets.secrets.extend(c.secret for c in [credentials(config)] if c is not None)
+    if any(p.startswith("models:/") for p in paths):
+        from .mlflow import secrets
+
+        targets.secrets.extend(secrets())
     try:
         for target in paths:
-            if not is_fetchable(target):
+            if not _resolved_here(target):
                 targets.entries.extend(expand([target]))
                 continue
-            try:
-                if store is None:
-                    from .cache import Store
+            if store is None:
+                from .cache import Store
+                from .http import stall_timeout
 
-                    store = Store(config.cache, cache_dir)
-                targets.entries.extend(_fetch(target, config, store, token, targets.mappings))
-            except Exception as exc:  # noqa: BLE001 - a failed download is a finding, never a traceback
-                from ..errors import MissingDependency
-                from .http import SourceError
-
-                message = str(exc) if isinstance(exc, (SourceError, MissingDependency)) else \
-                    f"cannot fetch {_display(target)}: {type(exc).__name__}: {exc}"
-                if token:
-                    message = message.replace(token, "***")
-                code = "MA-S006" if isinstance(exc, MissingDependency) else getattr(exc, "rule_code", "MA-S010")
-                targets.entries.append(Entry(_display(target), True, message, code))
+                store = Store(config.cache, cache_dir, stream=config.stream, bars=bars,
+                              timeout=stall_timeout(config.limits.timeout))
+            found = _guarded(target, lambda t=target: _fetch(t, config, store, token, targets.mappings),
+                             targets.secrets)
+            if config.stream:
+                targets.streamed.append(_one_at_a_time(found, store))
+            else:
+                targets.entries.extend(found)
         yield targets
     finally:
         if store is not None:
             store.close()
 
 
+def _guarded(target: str, fetch: Callable[[], Iterable[Entry]], secrets: list[str]) -> Iterator[Entry]:
+    """The entries of one remote target; a failure, whenever it happens, becomes an entry with a problem."""
+    from ..walk import Entry
+
+    try:
+        yield from fetch()
+    except Exception as exc:  # noqa: BLE001 - a failed download is a finding, never a traceback
+        from ..errors import MissingDependency
+        from .http import SourceError
+
+        message = str(exc) if isinstance(exc, (SourceError, MissingDependency)) else \
+            f"cannot fetch {_display(target)}: {type(exc).__name__}: {exc}"
+        for secret in secrets:
+            if secret:
+                message = message.replace(secret, "***")
+        code = "MA-S006" if isinstance(exc, MissingDependency) else getattr(exc, "rule_code", "MA-S010")
+        yield Entry(_display(target), True, message, code)
+
+
+def _one_at_a_time(entries: Iterator[Entry], store) -> Iterator[Entry]:  # noqa: ANN001
+    """--stream: once the scan asks for the next entry, the previous download is deleted (only files the
+    store downloaded: a local file a source points at is never touched)."""
+    for entry in entries:
+        yield entry
+        if entry.problem is None and entry.path.startswith(store.work + os.sep):
+            store.discard(entry.path)
+
+
 def _display(target: str) -> str:
     from .http import redact_url
 
-    return target if target.startswith(("hf://", "s3://", "r2://")) else redact_url(target)
+    return target if target.startswith(("hf://", "s3://", "r2://", "gs://", "models:/")) else redact_url(target)
+
+
+def _resolved_here(target: str) -> bool:
+    """Remote targets this version downloads, and DVC pointer files (local, but they name other data)."""
+    from .dvc import is_pointer
+
+    return is_fetchable(target) or is_pointer(target)
+
+
+def _is_jfrog(target: str) -> bool:
+    from .jfrog import is_jfrog_target
+
+    return is_jfrog_target(target)
 
 
 def _fetch(target: str, config: ScanConfig, store, token: str | None,  # noqa: ANN001
-           mappings: list[tuple[str, str]]) -> list[Entry]:
+           mappings: list[tuple[str, str]]) -> Iterable[Entry]:
+    """The entries of one remote target: a list, or a generator that downloads as it is consumed."""
     from ..walk import Entry
     from . import huggingface as hf
     from .http import HttpError, SourceError, check_plain_url, redact_url
 
     max_bytes = config.limits.max_file_size
+    if not is_remote(target):
+        from . import dvc
+
+        return dvc.fetch_entries(target, config, store, mappings)
     if target.startswith(("s3://", "r2://")):
         from .s3 import fetch_entries
 
         return fetch_entries(target, config, store, mappings)
+    if target.startswith("gs://"):
+        from . import gcs
+
+        return gcs.fetch_entries(target, config, store, mappings)
+    if _is_jfrog(target):
+        from . import jfrog
+
+        return jfrog.fetch_entries(target, config, store, mappings)
+    if target.startswith("models:/"):
+        from . import mlflow
+
+        return mlflow.fetch_entries(target, config, store, mappings)
     if not hf.is_hf_target(target):
         check_plain_url(target)
         url = redact_url(target)
@@ -197,40 +282,48 @@ def _fetch(target: str, config: ScanConfig, store, token: str | None,  # noqa: A
             raise SourceError(f"cannot download {url}: {getattr(exc, 'reason', None) or exc}") from None
         mappings.append((dest, url))
         return [Entry(dest, explicit=True)]
+    return _fetch_hf(hf.parse(target), config, store, token, mappings)
 
-    t = hf.parse(target)
+
+def _fetch_hf(t, config: ScanConfig, store, token: str | None,  # noqa: ANN001
+              mappings: list[tuple[str, str]]) -> Iterator[Entry]:
+    from ..walk import Entry
+    from . import huggingface as hf
+    from .http import HttpError, SourceError
+    from .selection import log_skipped
+
+    max_bytes = config.limits.max_file_size
     listing = hf.list_files(t, token)
+    log_skipped([t.uri(p) for p, _size in listing.skipped])
     view = store.new_dir()
     mappings.append((view, t.uri_base))
-    entries: list[Entry] = []
     wanted = []
     for rf in listing.files:
         if max_bytes and rf.size is not None and rf.size > max_bytes:
-            entries.append(Entry(t.uri(rf.path), True, f"File too large to download: {rf.size} bytes "
-                                 f"(max: {max_bytes}); not scanned", "MA-S001"))
+            yield Entry(t.uri(rf.path), True, f"File too large to download: {rf.size} bytes "
+                        f"(max: {max_bytes}); not scanned", "MA-S001")
         else:
             wanted.append(rf)
     if not listing.files:
-        entries.append(Entry(t.uri_base, True, f"no scannable files in {t.repo_id} "
-                             f"({len(listing.skipped)} other file(s) not fetched)", "MA-S010"))
-    store.check_space(sum(rf.size or 0 for rf in wanted if not store.has(rf.key, rf.size)))
+        yield Entry(t.uri_base, True, f"no scannable files in {t.repo_id} "
+                    f"({len(listing.skipped)} other file(s) not fetched)", "MA-S010")
+    store.check_space_for([rf.size for rf in wanted if not store.has(rf.key, rf.size)])
     for rf in wanted:
         dest = os.path.join(view, *rf.path.split("/"))
         try:
             store.fetch(rf.key, rf.url, dest, token, max_bytes, rf.size)
         except HttpError as exc:
-            entries.append(Entry(t.uri(rf.path), True, "cannot download: " + hf.explain(
-                exc, replace(t, filename=rf.path), token), "MA-S010"))
+            yield Entry(t.uri(rf.path), True, "cannot download: " + hf.explain(
+                exc, replace(t, filename=rf.path), token), "MA-S010")
             continue
         except SourceError as exc:
-            entries.append(Entry(t.uri(rf.path), True, str(exc), exc.rule_code))
+            yield Entry(t.uri(rf.path), True, str(exc), exc.rule_code)
             continue
         except OSError as exc:
-            entries.append(Entry(t.uri(rf.path), True, f"cannot download: {getattr(exc, 'reason', None) or exc}",
-                                 "MA-S010"))
+            yield Entry(t.uri(rf.path), True, f"cannot download: {getattr(exc, 'reason', None) or exc}",
+                        "MA-S010")
             continue
-        entries.append(Entry(dest, explicit=bool(t.filename)))
-    return entries
+        yield Entry(dest, explicit=bool(t.filename))
 
 
 def _safe_name(name: str) -> str:
@@ -246,6 +339,7 @@ def plan_remote(target: str, config: ScanConfig, cache_dir: str | None = None) -
     from . import huggingface as hf
     from .cache import default_cache_dir
     from .http import SourceError, check_plain_url, redact_url
+    from .selection import SKIPPED_REASON
 
     def row(path: str, size: int | None, skipped: str | None, download: bool = False) -> dict[str, Any]:
         return {"path": path, "size": size, "format": None, "scanners": [], "skipped": skipped,
@@ -257,6 +351,18 @@ def plan_remote(target: str, config: ScanConfig, cache_dir: str | None = None) -
         from .s3 import plan
 
         return plan(target, config, cache_dir)
+    if target.startswith("gs://"):
+        from . import gcs
+
+        return gcs.plan(target, config, cache_dir)
+    if _is_jfrog(target):
+        from . import jfrog
+
+        return jfrog.plan(target, config, cache_dir)
+    if target.startswith("models:/"):
+        from . import mlflow
+
+        return mlflow.plan(target, config)
     token = hf_token()
     try:
         if not hf.is_hf_target(target):
@@ -277,7 +383,7 @@ def plan_remote(target: str, config: ScanConfig, cache_dir: str | None = None) -
         cached = bool(config.cache and rf.key and os.path.isfile(os.path.join(blobs, rf.key))
                       and (rf.size is None or os.path.getsize(os.path.join(blobs, rf.key)) == rf.size))
         rows.append(row(t.uri(rf.path), rf.size, None, not cached) | {"cached": cached})
-    rows.extend(row(t.uri(p), size, "not a scannable file; not fetched") for p, size in listing.skipped)
+    rows.extend(row(t.uri(p), size, SKIPPED_REASON) for p, size in listing.skipped)
     return rows
 
 
@@ -285,7 +391,7 @@ def render_dry_run(paths: list[str], config: ScanConfig, as_json: bool, cache_di
     """The dry-run listing for targets that include remote ones (local ones as listing.render_dry_run)."""
     import json
 
-    from ..listing import render_dry_run as render_local
+    from ..listing import DRY_RUN_RESULT, render_dry_run as render_local
     from ..report.json import dumps
 
     plan: list[dict[str, Any]] = []
@@ -297,7 +403,7 @@ def render_dry_run(paths: list[str], config: ScanConfig, as_json: bool, cache_di
     fetched = [p for p in plan if p.get("download")]
     download_bytes = sum(p["size"] or 0 for p in fetched)
     if as_json:
-        return dumps({"dry_run": True, "files": plan, "files_total": len(plan),
+        return dumps({"dry_run": True, **DRY_RUN_RESULT, "files": plan, "files_total": len(plan),
                       "bytes_total": sum(p["size"] or 0 for p in plan if not p["skipped"]),
                       "download_files": len(fetched), "download_bytes": download_bytes})
     lines = []

@@ -10,9 +10,12 @@ import shutil
 import tempfile
 
 from .http import SourceError, download
+from .progress import NO_BARS, Bars
 
-#: sha256-/gitsha1-: content hashes; s3etag-: sha256 of endpoint, bucket, key, ETag and size (sources/s3.py)
-_KEY_RE = re.compile(r"^(sha256|gitsha1|s3etag)-[0-9a-f]{40,64}$")
+#: sha256-/gitsha1-: content hashes; s3etag-: sha256 of endpoint, bucket, key, ETag and size (sources/s3.py);
+#: gcsgen-: sha256 of endpoint, bucket, name, generation and size (sources/gcs.py); dvcmd5-: the md5 a DVC
+#: pointer records, checked on download (sources/dvc.py)
+_KEY_RE = re.compile(r"^((sha256|gitsha1|s3etag|gcsgen)-[0-9a-f]{40,64}|dvcmd5-[0-9a-f]{32})$")
 #: free space kept on top of what a download needs
 DISK_MARGIN = 64 * 1024**2
 
@@ -26,8 +29,13 @@ def default_cache_dir() -> str:
 
 
 class Store:
-    def __init__(self, cache: bool = True, cache_dir: str | None = None) -> None:
+    def __init__(self, cache: bool = True, cache_dir: str | None = None, stream: bool = False,
+                 bars: Bars | None = None, timeout: float | None = None) -> None:
         self.cache = cache
+        self.timeout = timeout  # seconds a download may stall (None: the HTTP default)
+        #: --stream: files are scanned and deleted one at a time, so nothing new is kept in the cache
+        self.stream = stream
+        self.bars = bars or NO_BARS
         if cache:
             root = cache_dir or default_cache_dir()
             self.blobs = os.path.join(root, "blobs")
@@ -61,6 +69,22 @@ class Store:
     def free_bytes(self) -> int:
         return shutil.disk_usage(self.work).free
 
+    def check_space_for(self, sizes: list[int | None]) -> None:
+        """Free-disk check before any download: all files at once, or the largest one with --stream."""
+        known = [s or 0 for s in sizes]
+        self.check_space((max(known) if known else 0) if self.stream else sum(known))
+
+    def keep_blob(self, key: str | None) -> str | None:
+        """Where a finished download of `key` is kept (None: not kept, as with --stream)."""
+        return None if self.stream else self.blob_path(key)
+
+    def discard(self, path: str) -> None:
+        """--stream: remove a scanned file (its cached original, if any, stays)."""
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
     def check_space(self, needed: int) -> None:
         free = self.free_bytes()
         if needed + DISK_MARGIN > free:
@@ -77,14 +101,16 @@ class Store:
             return
         partial = self.new_partial()
         try:
-            got = download(url, partial, token=token, max_bytes=max_bytes, expected_size=size)
+            with self.bars.bar(os.path.basename(dest), size) as bar:
+                got = download(url, partial, token=token, max_bytes=max_bytes, expected_size=size,
+                               on_chunk=bar.advance, timeout=self.timeout)
             if size is not None and got.size != size:
                 raise SourceError(f"download of {os.path.basename(dest)} was {got.size} bytes, expected {size}")
             if key and key.startswith("sha256-") and got.sha256 != key[7:]:
                 raise SourceError(f"download of {os.path.basename(dest)} does not match its sha256 {key[7:]}")
             if key and key.startswith("gitsha1-") and got.git_sha1 != key[8:]:
                 raise SourceError(f"download of {os.path.basename(dest)} does not match its git blob id {key[8:]}")
-            publish(partial, blob, dest)
+            publish(partial, None if self.stream else blob, dest)
         finally:
             if os.path.exists(partial):
                 os.unlink(partial)

@@ -10,6 +10,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 TIMEOUT = float(os.environ.get("MODELAUDIT_HTTP_TIMEOUT", "60"))
@@ -73,15 +74,20 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 def open_url(url: str, method: str = "GET", token: str | None = None, data: bytes | None = None,
-             max_redirects: int = 5) -> http.client.HTTPResponse:
-    """Open a URL, following redirects by hand; the bearer token is sent only to the first origin."""
+             max_redirects: int = 5, headers: dict[str, str] | None = None,
+             timeout: float | None = None) -> http.client.HTTPResponse:
+    """Open a URL, following redirects by hand; the bearer token and `headers` (credentials) are sent
+    only to the first origin."""
     origin = _origin(url)
     for _ in range(max_redirects + 1):
         req = urllib.request.Request(url, method=method, data=data, headers={"User-Agent": _USER_AGENT})
         if token and _origin(url) == origin:
             req.add_unredirected_header("Authorization", f"Bearer {token}")
+        for name, value in (headers or {}).items():
+            if _origin(url) == origin:
+                req.add_unredirected_header(name, value)
         try:
-            return _opener(url).open(req, timeout=TIMEOUT)
+            return _opener(url).open(req, timeout=timeout or TIMEOUT)
         except urllib.error.HTTPError as exc:
             headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
             exc.close()
@@ -106,15 +112,20 @@ class Downloaded:
     size: int
     sha256: str
     git_sha1: str | None
+    #: the final response's headers, lower-cased names (checksums some servers send)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def download(url: str, dest: str, token: str | None = None, max_bytes: int = 0,
-             expected_size: int | None = None) -> Downloaded:
-    """Stream a URL into `dest`; stops past `max_bytes` (0: no limit). Hashes as it goes."""
+             expected_size: int | None = None, headers: dict[str, str] | None = None,
+             on_chunk: Callable[[int], None] | None = None, timeout: float | None = None) -> Downloaded:
+    """Stream a URL into `dest`; stops past `max_bytes` (0: no limit). Hashes as it goes;
+    `on_chunk(n)` follows the bytes (progress bars)."""
     sha256 = hashlib.sha256()
     git = hashlib.sha1(f"blob {expected_size}\0".encode()) if expected_size is not None else None  # noqa: S324
     size = 0
-    with open_url(url, token=token) as resp:
+    with open_url(url, token=token, headers=headers, timeout=timeout) as resp:
+        answer = {k.lower(): v for k, v in resp.headers.items()}
         length = resp.headers.get("Content-Length")
         if max_bytes and length and length.isdigit() and int(length) > max_bytes:
             raise SourceError(f"File too large to download: {int(length)} bytes (max: {max_bytes})", "MA-S001")
@@ -131,7 +142,14 @@ def download(url: str, dest: str, token: str | None = None, max_bytes: int = 0,
                 if git is not None:
                     git.update(chunk)
                 out.write(chunk)
-    return Downloaded(size, sha256.hexdigest(), git.hexdigest() if git is not None else None)
+                if on_chunk is not None:
+                    on_chunk(len(chunk))
+    return Downloaded(size, sha256.hexdigest(), git.hexdigest() if git is not None else None, answer)
+
+
+def stall_timeout(limit: float) -> float:
+    """Seconds one network read may wait: the HTTP default (MODELAUDIT_HTTP_TIMEOUT), or a smaller --timeout."""
+    return min(TIMEOUT, limit)
 
 
 def plain_http_target(target: str) -> bool:

@@ -3,46 +3,20 @@ models, revisions (@rev, /tree/rev) and single files (/resolve/REV/FILE, /blob/R
 
 Talks to the Hub API at HF_ENDPOINT (default https://huggingface.co) with the standard library:
 `GET /api/models/{repo}/revision/{rev}?blobs=true` for the file list, sizes and hashes, then
-`GET /{repo}/resolve/{commit}/{file}` per file. Only scannable files are fetched (SCANNABLE_*).
+`GET /{repo}/resolve/{commit}/{file}` per file. Only scannable files are fetched (selection.py).
 """
 
 from __future__ import annotations
 
 import os
-import posixpath
 import urllib.parse
 from dataclasses import dataclass
 
 from .http import HttpError, SourceError, get_json, redact_url
+from .selection import SCANNABLE_NAMES, SCANNABLE_SUFFIXES, is_scannable  # noqa: F401 - shared with other sources
 
 HF_HOSTS = frozenset({"huggingface.co", "www.huggingface.co", "hf.co"})
 _URL_KINDS = ("resolve", "blob", "tree")
-
-#: file name endings fetched from a repository (weights, configs, tokenizers, code, archives)
-SCANNABLE_SUFFIXES = (
-    # weights and serialized models
-    ".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".dill", ".sav", ".npy", ".npz",
-    ".safetensors", ".h5", ".hdf5", ".keras", ".pb", ".onnx", ".tflite", ".gguf", ".ggml", ".ggmf", ".ggjt",
-    ".msgpack", ".flax", ".ot", ".pdparams", ".pdmodel", ".mar", ".nemo", ".mlmodel", ".pmml", ".xgb", ".ubj",
-    ".model", ".params", ".engine", ".plan", ".llamafile",
-    # configs and tokenizers
-    ".json", ".yaml", ".yml", ".jinja", ".tiktoken", ".txt", ".xml", ".cfg", ".toml",
-    # code
-    ".py", ".sh",
-    # archives
-    ".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".zst", ".lz4",
-)
-#: files fetched whatever their ending
-SCANNABLE_NAMES = frozenset({"MLmodel", "saved_model.pb", "keras_metadata.pb"})
-#: endings never fetched even under an allowed name pattern (documentation, media)
-_SKIPPED_NAMES = frozenset({"readme.txt", "license.txt", "notice.txt"})
-
-
-def is_scannable(path: str) -> bool:
-    name = posixpath.basename(path)
-    if name.lower() in _SKIPPED_NAMES or name.startswith("."):
-        return False
-    return name in SCANNABLE_NAMES or name.lower().endswith(SCANNABLE_SUFFIXES)
 
 
 def endpoint() -> str:

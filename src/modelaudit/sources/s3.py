@@ -4,18 +4,20 @@ r2://bucket/key (the S3 API at AWS_ENDPOINT_URL, region "auto").
 boto3 is imported lazily (extra `cloud`). Credentials come from boto3's default chain (environment
 variables, shared credentials/config files, profiles); the endpoint from AWS_ENDPOINT_URL. Sizes and ETags
 come from HEAD / ListObjectsV2 before anything is downloaded, so --max-size and --dry-run never fetch bytes.
-Downloads land in the cache keyed by endpoint, bucket, key, ETag and size (see cache.py).
+Downloads land in the cache keyed by endpoint, bucket, key, ETag and size (see cache.py). A prefix fetches
+only scannable files (selection.py); a key the user names is always fetched.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependency
-from .http import TIMEOUT, SourceError
+from .http import TIMEOUT, SourceError, stall_timeout
 
 if TYPE_CHECKING:
     from ..config import ScanConfig
@@ -64,8 +66,9 @@ def parse(target: str) -> S3Target:
     return S3Target(scheme, bucket, key)
 
 
-def client(scheme: str) -> Any:
-    """A boto3 S3 client with the default credential chain; r2 needs AWS_ENDPOINT_URL and uses region auto."""
+def client(scheme: str, timeout: float = TIMEOUT) -> Any:
+    """A boto3 S3 client with the default credential chain; r2 needs AWS_ENDPOINT_URL and uses region auto.
+    `timeout`: seconds a request may stall (http.stall_timeout)."""
     try:
         import boto3
         from botocore.config import Config
@@ -78,7 +81,7 @@ def client(scheme: str) -> Any:
             raise SourceError("r2:// needs the account's S3 endpoint: set "
                               "AWS_ENDPOINT_URL=https://<account_id>.r2.cloudflarestorage.com")
         kwargs["region_name"] = "auto"
-    config = Config(connect_timeout=min(TIMEOUT, 30), read_timeout=TIMEOUT,
+    config = Config(connect_timeout=min(timeout, 30), read_timeout=timeout,
                     retries={"max_attempts": 3, "mode": "standard"})
     try:
         return boto3.session.Session().client("s3", endpoint_url=endpoint, config=config, **kwargs)
@@ -186,32 +189,44 @@ def _safe_rel(rel: str) -> bool:
     return bool(rel) and not rel.startswith("/") and all(s not in ("", ".", "..") for s in rel.split("/"))
 
 
-def fetch_entries(target: str, config: ScanConfig, store: Store, mappings: list[tuple[str, str]]) -> list[Entry]:
-    """Download the object(s) of an s3:// / r2:// target into the store; problems become entries at the URI."""
+def _select(t: S3Target, objects: list[S3Object]) -> tuple[bool, list[S3Object], list[S3Object]]:
+    """(single named object, objects to fetch, objects skipped as not scannable)."""
+    from .selection import split_scannable
+
+    if not t.is_prefix and len(objects) == 1 and objects[0].key == t.key:
+        return True, objects, []
+    keep, skip = split_scannable(objects, lambda o: o.key)
+    if not keep:
+        raise SourceError(f"no scannable files under {t.uri(t.key)} ({len(skip)} other object(s) not fetched)")
+    return False, keep, skip
+
+
+def fetch_entries(target: str, config: ScanConfig, store: Store, mappings: list[tuple[str, str]]) -> Iterator[Entry]:
+    """Download the object(s) of an s3:// / r2:// target into the store as they are asked for; problems
+    become entries at the URI."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from ..walk import Entry
     from .cache import _place
+    from .selection import log_skipped
 
     t = parse(target)
-    cli = client(t.scheme)
-    objects = list_objects(t, cli)
+    cli = client(t.scheme, stall_timeout(config.limits.timeout))
+    single, objects, skipped = _select(t, list_objects(t, cli))
+    log_skipped([t.uri(o.key) for o in skipped])
     max_bytes = config.limits.max_file_size
     view = store.new_dir()
-    single = not t.is_prefix and len(objects) == 1 and objects[0].key == t.key
-    entries: list[Entry] = []
     wanted: list[tuple[S3Object, str]] = []
     for obj in objects:
         uri = t.uri(obj.key)
         if not _safe_rel(obj.rel):
-            entries.append(Entry(uri, True, f"object key {obj.key!r} cannot be saved as a file; not scanned",
-                                 "MA-S010"))
+            yield Entry(uri, True, f"object key {obj.key!r} cannot be saved as a file; not scanned", "MA-S010")
         elif max_bytes and obj.size is not None and obj.size > max_bytes:
-            entries.append(Entry(uri, True, f"File too large to download: {obj.size} bytes (max: {max_bytes}); "
-                                 "not scanned", "MA-S001"))
+            yield Entry(uri, True, f"File too large to download: {obj.size} bytes (max: {max_bytes}); "
+                        "not scanned", "MA-S001")
         else:
             wanted.append((obj, os.path.join(view, *obj.rel.split("/"))))
-    store.check_space(sum(o.size or 0 for o, _ in wanted if not store.has(cache_key(t, o), o.size)))
+    store.check_space_for([o.size for o, _ in wanted if not store.has(cache_key(t, o), o.size)])
     for obj, dest in wanted:
         uri = t.uri(obj.key)
         mappings.append((dest, uri))
@@ -222,18 +237,17 @@ def fetch_entries(target: str, config: ScanConfig, store: Store, mappings: list[
             if blob is not None and store.has(key, obj.size):
                 _place(blob, dest)
             else:
-                _download(cli, t, obj, store, dest, blob, max_bytes)
+                _download(cli, t, obj, store, dest, store.keep_blob(key), max_bytes)
         except SourceError as exc:
-            entries.append(Entry(uri, True, str(exc), exc.rule_code))
+            yield Entry(uri, True, str(exc), exc.rule_code)
             continue
         except (ClientError, BotoCoreError) as exc:
-            entries.append(Entry(uri, True, "cannot download: " + explain(exc, t, obj.key, cli), "MA-S010"))
+            yield Entry(uri, True, "cannot download: " + explain(exc, t, obj.key, cli), "MA-S010")
             continue
         except OSError as exc:
-            entries.append(Entry(uri, True, f"cannot download {uri}: {exc}", "MA-S010"))
+            yield Entry(uri, True, f"cannot download {uri}: {exc}", "MA-S010")
             continue
-        entries.append(Entry(dest, explicit=single))
-    return entries
+        yield Entry(dest, explicit=single)
 
 
 def _download(cli: Any, t: S3Target, obj: S3Object, store: Store, dest: str, blob: str | None,
@@ -250,7 +264,7 @@ def _download(cli: Any, t: S3Target, obj: S3Object, store: Store, dest: str, blo
         body = resp["Body"]
         size = 0
         try:
-            with open(partial, "wb") as out:
+            with open(partial, "wb") as out, store.bars.bar(t.uri(obj.key), obj.size) as bar:
                 while True:
                     chunk = body.read(_CHUNK)
                     if not chunk:
@@ -260,6 +274,7 @@ def _download(cli: Any, t: S3Target, obj: S3Object, store: Store, dest: str, blo
                         raise SourceError(f"File too large to download: more than {max_bytes} bytes "
                                           f"(max: {max_bytes})", "MA-S001")
                     out.write(chunk)
+                    bar.advance(len(chunk))
         finally:
             body.close()
         if obj.size is not None and size != obj.size:
@@ -278,9 +293,11 @@ def plan(target: str, config: ScanConfig, cache_dir: str | None = None) -> list[
         return {"path": path, "size": size, "format": None, "scanners": [], "skipped": skipped,
                 "download": download}
 
+    from .selection import SKIPPED_REASON
+
     try:
         t = parse(target)
-        objects = list_objects(t, client(t.scheme))
+        _single, objects, skipped = _select(t, list_objects(t, client(t.scheme, stall_timeout(config.limits.timeout))))
     except (SourceError, MissingDependency) as exc:
         return [row(target, None, str(exc))]
     blobs = os.path.join(cache_dir or default_cache_dir(), "blobs")
@@ -294,4 +311,5 @@ def plan(target: str, config: ScanConfig, cache_dir: str | None = None) -> list[
         blob = os.path.join(blobs, key) if key else None
         cached = bool(config.cache and blob and os.path.isfile(blob) and os.path.getsize(blob) == obj.size)
         rows.append(row(t.uri(obj.key), obj.size, None, not cached) | {"cached": cached})
+    rows.extend(row(t.uri(o.key), o.size, SKIPPED_REASON) for o in skipped)
     return rows

@@ -1,0 +1,320 @@
+"""Google Cloud Storage objects: gs://bucket/key and gs://bucket/prefix/ (every scannable object below it).
+
+google-cloud-storage is imported lazily (extra `cloud`). Credentials: GOOGLE_APPLICATION_CREDENTIALS (a
+service-account or authorized-user file) or the other application default credentials (gcloud's ADC file,
+the metadata server); without any, public buckets are read anonymously. STORAGE_EMULATOR_HOST points the
+client at an emulator, which gets anonymous requests unless GOOGLE_APPLICATION_CREDENTIALS is set.
+Sizes and generations come from the object metadata before anything is downloaded, so --max-size and
+--dry-run never fetch bytes; the library checks each download against the object's CRC32C/MD5, and the
+cache keys a download by bucket, name, generation and size (see cache.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import MissingDependency
+from .http import TIMEOUT, SourceError, stall_timeout
+
+if TYPE_CHECKING:
+    from ..config import ScanConfig
+    from ..walk import Entry
+    from .cache import Store
+
+SCHEME = "gs://"
+_READ_ONLY = ("https://www.googleapis.com/auth/devstorage.read_only",)
+_CREDENTIALS_HINT = ("set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or run "
+                     "`gcloud auth application-default login`")
+
+
+@dataclass(frozen=True)
+class GcsTarget:
+    bucket: str
+    key: str  # "" or ending in "/": a prefix
+
+    @property
+    def is_prefix(self) -> bool:
+        return not self.key or self.key.endswith("/")
+
+    def uri(self, key: str) -> str:
+        return f"gs://{self.bucket}/{key}"
+
+
+@dataclass(frozen=True)
+class GcsObject:
+    key: str
+    rel: str  # path below the target (the file name for a single object)
+    size: int | None
+    generation: int | None
+
+
+def parse(target: str) -> GcsTarget:
+    bucket, _, key = target[len(SCHEME):].partition("/")
+    if not bucket or any(c in bucket for c in "?#\\ "):
+        raise SourceError(f"{target} does not name a bucket (expected gs://BUCKET/KEY or gs://BUCKET/PREFIX/)")
+    return GcsTarget(bucket, key)
+
+
+@dataclass
+class Client:
+    api: Any  # google.cloud.storage.Client
+    anonymous: bool  # no credentials were found: only public objects are readable
+    retry: Any
+    timeout: tuple[float, float]
+
+
+def client(timeout: float = TIMEOUT) -> Client:
+    """A storage client with the application default credentials (anonymous when there are none);
+    `timeout`: seconds a request may stall (http.stall_timeout)."""
+    try:
+        import google.auth
+        from google.api_core.retry import Retry
+        from google.auth.credentials import AnonymousCredentials
+        from google.auth.exceptions import DefaultCredentialsError
+        from google.cloud import storage
+        from google.cloud.storage.retry import DEFAULT_RETRY
+    except ImportError as exc:
+        raise MissingDependency("google-cloud-storage", "cloud", "Google Cloud Storage objects") from exc
+    # transient failures are retried, but never for longer than one request may take
+    retry: Retry = DEFAULT_RETRY.with_timeout(min(timeout, 30.0))
+    timeouts = (min(timeout, 30.0), timeout)
+    key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+    if emulator and not key_file:
+        return Client(storage.Client(project="modelaudit", credentials=AnonymousCredentials()), True, retry,
+                      timeouts)
+    try:
+        credentials, project = google.auth.default(scopes=_READ_ONLY)
+    except DefaultCredentialsError as exc:
+        if key_file:
+            raise SourceError(f"GOOGLE_APPLICATION_CREDENTIALS ({key_file}) cannot be used: {exc}") from None
+        return Client(storage.Client(project="modelaudit", credentials=AnonymousCredentials()), True, retry,
+                      timeouts)
+    except Exception as exc:  # noqa: BLE001 - a broken credentials setup is a message, never a traceback
+        raise SourceError(f"cannot load Google Cloud credentials: {type(exc).__name__}: {exc}") from None
+    return Client(storage.Client(project=project or "modelaudit", credentials=credentials), False, retry,
+                  timeouts)
+
+
+def explain(exc: Exception, t: GcsTarget, cli: Client, key: str | None = None) -> str:
+    """A user-facing message for a Google client error (no tracebacks, no tokens)."""
+    from google.api_core import exceptions as gexc
+    from google.auth import exceptions as aexc
+
+    where = t.uri(key if key is not None else t.key)
+    if isinstance(exc, aexc.RefreshError):
+        return (f"Google Cloud rejected the credentials for {where}: {_first_line(exc)}; check "
+                "GOOGLE_APPLICATION_CREDENTIALS (or renew application default credentials)")
+    if isinstance(exc, aexc.GoogleAuthError):
+        return f"cannot authenticate to Google Cloud for {where}: {_first_line(exc)}"
+    if isinstance(exc, (gexc.Unauthorized, gexc.Forbidden)):
+        status = 401 if isinstance(exc, gexc.Unauthorized) else 403
+        if cli.anonymous:
+            return (f"access denied to {where} (HTTP {status}) without credentials: the object is not public; "
+                    f"{_CREDENTIALS_HINT}")
+        return (f"access denied to {where} (HTTP {status}): the credentials lack storage.objects.get / "
+                "storage.objects.list on this bucket; check GOOGLE_APPLICATION_CREDENTIALS and the bucket's IAM")
+    if isinstance(exc, gexc.NotFound):
+        if not _bucket_exists(cli, t):
+            return f"no such bucket: {t.bucket} (HTTP 404) for {where}"
+        return f"no such object: {where} (HTTP 404)"
+    if isinstance(exc, gexc.RetryError):
+        return f"cannot reach Google Cloud Storage for {where}: {_first_line(exc.cause or exc)}"
+    if isinstance(exc, gexc.GoogleAPICallError):
+        return f"cannot read {where}: HTTP {exc.code} {exc.message}".rstrip()
+    return f"cannot read {where}: {type(exc).__name__}: {_first_line(exc)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def _bucket_exists(cli: Client, t: GcsTarget) -> bool:
+    from google.api_core import exceptions as gexc
+
+    try:
+        return cli.api.lookup_bucket(t.bucket, timeout=cli.timeout, retry=cli.retry) is not None
+    except gexc.GoogleAPICallError:
+        return True  # may read objects without bucket metadata rights: say "no such object" then
+
+
+def list_objects(t: GcsTarget, cli: Client) -> list[GcsObject]:
+    """The object, or every object under the prefix; raises SourceError with a clear message."""
+    try:
+        if not t.is_prefix:
+            blob = cli.api.bucket(t.bucket).get_blob(t.key, timeout=cli.timeout, retry=cli.retry)
+            if blob is not None:
+                return [GcsObject(blob.name, t.key.rsplit("/", 1)[-1], blob.size, blob.generation)]
+            # gs://bucket/folder without the slash: scan the folder when it holds objects
+            objects = _list(GcsTarget(t.bucket, t.key + "/"), cli)
+            if objects:
+                name = t.key.rsplit("/", 1)[-1]
+                return [GcsObject(o.key, f"{name}/{o.rel}", o.size, o.generation) for o in objects]
+            if not _bucket_exists(cli, t):
+                raise SourceError(f"no such bucket: {t.bucket} (HTTP 404) for {t.uri(t.key)}")
+            raise SourceError(f"no such object: {t.uri(t.key)} (HTTP 404)")
+        objects = _list(t, cli)
+    except SourceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - translated at the boundary
+        raise SourceError(explain(exc, t, cli)) from None
+    if not objects:
+        raise SourceError(f"no objects under {t.uri(t.key)}")
+    return objects
+
+
+def _list(t: GcsTarget, cli: Client) -> list[GcsObject]:
+    out = []
+    for blob in cli.api.list_blobs(t.bucket, prefix=t.key, timeout=cli.timeout, retry=cli.retry):
+        if not isinstance(blob.name, str) or blob.name.endswith("/"):
+            continue  # folder placeholders
+        out.append(GcsObject(blob.name, blob.name[len(t.key):], blob.size, blob.generation))
+    return out
+
+
+def cache_key(t: GcsTarget, obj: GcsObject) -> str | None:
+    """Cache name of an object version: a generation is never reused for other content."""
+    if obj.generation is None or obj.size is None:
+        return None
+    endpoint = os.environ.get("STORAGE_EMULATOR_HOST") or "gs"
+    ident = "\n".join((endpoint, t.bucket, obj.key, str(obj.generation), str(obj.size)))
+    return "gcsgen-" + hashlib.sha256(ident.encode()).hexdigest()
+
+
+def _safe_rel(rel: str) -> bool:
+    return bool(rel) and not rel.startswith("/") and all(s not in ("", ".", "..") for s in rel.split("/"))
+
+
+def _select(t: GcsTarget, objects: list[GcsObject]) -> tuple[bool, list[GcsObject], list[GcsObject]]:
+    """(single named object, objects to fetch, objects skipped as not scannable)."""
+    from .selection import split_scannable
+
+    if not t.is_prefix and len(objects) == 1 and objects[0].key == t.key:
+        return True, objects, []
+    keep, skip = split_scannable(objects, lambda o: o.key)
+    if not keep:
+        raise SourceError(f"no scannable files under {t.uri(t.key)} ({len(skip)} other object(s) not fetched)")
+    return False, keep, skip
+
+
+def fetch_entries(target: str, config: ScanConfig, store: Store,
+                  mappings: list[tuple[str, str]]) -> Iterator[Entry]:
+    """Download the object(s) of a gs:// target as they are asked for; problems become entries at the URI."""
+    from ..walk import Entry
+    from .cache import _place
+    from .selection import log_skipped
+
+    t = parse(target)
+    cli = client(stall_timeout(config.limits.timeout))
+    single, objects, skipped = _select(t, list_objects(t, cli))
+    log_skipped([t.uri(o.key) for o in skipped])
+    max_bytes = config.limits.max_file_size
+    view = store.new_dir()
+    wanted: list[tuple[GcsObject, str]] = []
+    for obj in objects:
+        uri = t.uri(obj.key)
+        if not _safe_rel(obj.rel):
+            yield Entry(uri, True, f"object name {obj.key!r} cannot be saved as a file; not scanned", "MA-S010")
+        elif max_bytes and obj.size is not None and obj.size > max_bytes:
+            yield Entry(uri, True, f"File too large to download: {obj.size} bytes (max: {max_bytes}); "
+                        "not scanned", "MA-S001")
+        else:
+            wanted.append((obj, os.path.join(view, *obj.rel.split("/"))))
+    store.check_space_for([o.size for o, _ in wanted if not store.has(cache_key(t, o), o.size)])
+    for obj, dest in wanted:
+        uri = t.uri(obj.key)
+        mappings.append((dest, uri))
+        key = cache_key(t, obj)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        try:
+            blob = store.blob_path(key)
+            if blob is not None and store.has(key, obj.size):
+                _place(blob, dest)
+            else:
+                _download(cli, t, obj, store, dest, store.keep_blob(key), max_bytes)
+        except SourceError as exc:
+            yield Entry(uri, True, str(exc), exc.rule_code)
+            continue
+        except OSError as exc:
+            yield Entry(uri, True, f"cannot download {uri}: {exc}", "MA-S010")
+            continue
+        except Exception as exc:  # noqa: BLE001 - client errors, translated at the boundary
+            yield Entry(uri, True, "cannot download: " + explain(exc, t, cli, obj.key), "MA-S010")
+            continue
+        yield Entry(dest, explicit=single)
+
+
+class _LimitedSink:
+    """The file object the client writes into: enforces --max-size and feeds the progress bar."""
+
+    def __init__(self, out: Any, max_bytes: int, advance: Any) -> None:
+        self.out, self.max_bytes, self.advance, self.size = out, max_bytes, advance, 0
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        if self.max_bytes and self.size > self.max_bytes:
+            raise SourceError(f"File too large to download: more than {self.max_bytes} bytes "
+                              f"(max: {self.max_bytes})", "MA-S001")
+        self.out.write(data)
+        self.advance(len(data))
+        return len(data)
+
+
+def _download(cli: Client, t: GcsTarget, obj: GcsObject, store: Store, dest: str, blob: str | None,
+              max_bytes: int) -> None:
+    from google.resumable_media.common import DataCorruption
+
+    from .cache import publish
+
+    partial = store.new_partial()
+    try:
+        remote = cli.api.bucket(t.bucket).blob(obj.key)
+        with open(partial, "wb") as out, store.bars.bar(t.uri(obj.key), obj.size) as bar:
+            sink = _LimitedSink(out, max_bytes, bar.advance)
+            try:
+                # the listed generation: an object replaced meanwhile fails instead of mixing versions
+                remote.download_to_file(sink, if_generation_match=obj.generation, timeout=cli.timeout,
+                                        retry=cli.retry, checksum="auto")
+            except DataCorruption:
+                raise SourceError(f"download of {t.uri(obj.key)} does not match the checksum Google Cloud "
+                                  "Storage reported; not scanned") from None
+        if obj.size is not None and sink.size != obj.size:
+            raise SourceError(f"download of {t.uri(obj.key)} was {sink.size} bytes, expected {obj.size}")
+        publish(partial, blob, dest)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+
+
+def plan(target: str, config: ScanConfig, cache_dir: str | None = None) -> list[dict[str, Any]]:
+    """Dry-run rows for a gs:// target, from the object metadata; downloads nothing."""
+    from .cache import default_cache_dir
+    from .selection import SKIPPED_REASON
+
+    def row(path: str, size: int | None, skipped: str | None, download: bool = False) -> dict[str, Any]:
+        return {"path": path, "size": size, "format": None, "scanners": [], "skipped": skipped,
+                "download": download}
+
+    try:
+        t = parse(target)
+        _single, objects, skipped = _select(t, list_objects(t, client(stall_timeout(config.limits.timeout))))
+    except (SourceError, MissingDependency) as exc:
+        return [row(target, None, str(exc))]
+    blobs = os.path.join(cache_dir or default_cache_dir(), "blobs")
+    max_bytes = config.limits.max_file_size
+    rows = []
+    for obj in objects:
+        if max_bytes and obj.size is not None and obj.size > max_bytes:
+            rows.append(row(t.uri(obj.key), obj.size, f"too large to download (max: {max_bytes})"))
+            continue
+        key = cache_key(t, obj)
+        blob = os.path.join(blobs, key) if key else None
+        cached = bool(config.cache and blob and os.path.isfile(blob) and os.path.getsize(blob) == obj.size)
+        rows.append(row(t.uri(obj.key), obj.size, None, not cached) | {"cached": cached})
+    rows.extend(row(t.uri(o.key), o.size, SKIPPED_REASON) for o in skipped)
+    return rows

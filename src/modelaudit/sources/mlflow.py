@@ -1,0 +1,312 @@
+"""MLflow model registry targets: models:/NAME/VERSION, models:/NAME/latest (any case), models:/NAME/STAGE
+and models:/NAME@ALIAS.
+
+The registry is --registry-uri (ScanConfig.registry_uri), else MLFLOW_REGISTRY_URI, else MLFLOW_TRACKING_URI.
+A --registry-uri is used as the tracking URI too: files of a proxied artifact store (mlflow-artifacts:/) are
+served by the tracking server, and the client cannot fetch them with a registry URI alone. With no URI at
+all the scan stops with a message; letting the client fall back to its default local store would create
+./mlflow.db in the working directory. Basic auth comes from MLFLOW_TRACKING_USERNAME and
+MLFLOW_TRACKING_PASSWORD (or a bearer MLFLOW_TRACKING_TOKEN), which the client reads itself.
+
+The mlflow client (extra `mlflow`) is imported lazily. The version is resolved once; its files are listed
+with their sizes (so --max-size and --dry-run fetch nothing) and downloaded one at a time into a folder of
+the scan. Downloads are not kept in the cache: the registry gives no content hash, and the files behind a
+version can be rewritten in place, so an unchanged name and version do not prove unchanged bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import MissingDependency
+from .http import SourceError
+
+if TYPE_CHECKING:
+    from ..config import ScanConfig
+    from ..walk import Entry
+    from .cache import Store
+
+SCHEME = "models:/"
+#: a version's artifact folder is walked at most this deep and this wide
+_MAX_DEPTH = 8
+_MAX_FILES = 10_000
+_SEGMENT = re.compile(r"^[^/@]+$")
+
+
+def is_mlflow_target(target: str) -> bool:
+    return target.startswith(SCHEME)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    version: str | None = None  # a number
+    alias: str | None = None
+    stage: str | None = None  # "latest" or a stage name (Production, Staging …)
+    uri: str = ""  # as the user wrote it: findings are located below it
+
+    def describe(self) -> str:
+        if self.alias:
+            return f"alias @{self.alias} of registered model {self.name!r}"
+        if self.version:
+            return f"version {self.version} of registered model {self.name!r}"
+        if self.stage == "latest":
+            return f"the latest version of registered model {self.name!r}"
+        return f"the {self.stage} version of registered model {self.name!r}"
+
+
+def parse(target: str) -> ModelRef:
+    uri = target.rstrip("/")
+    rest = uri[len(SCHEME):]
+    usage = (f"{target} is not a registered model URI (expected models:/NAME/VERSION, models:/NAME/latest "
+             "or models:/NAME@ALIAS)")
+    if rest.startswith("/"):  # models://profile@host/… names a Databricks workspace profile
+        raise SourceError(usage)
+    if "/" not in rest and "@" in rest:
+        name, _, alias = rest.rpartition("@")
+        if _SEGMENT.match(name) and _SEGMENT.match(alias):
+            return ModelRef(name, alias=alias, uri=uri)
+        raise SourceError(usage)
+    name, _, ref = rest.partition("/")
+    if not (_SEGMENT.match(name) and _SEGMENT.match(ref)):
+        raise SourceError(usage)
+    if ref.isdigit():
+        return ModelRef(name, version=str(int(ref)), uri=uri)
+    return ModelRef(name, stage="latest" if ref.lower() == "latest" else ref, uri=uri)
+
+
+def server_uris(config: ScanConfig) -> tuple[str, str]:
+    """(tracking URI, registry URI) for this scan; raises SourceError when none is configured."""
+    if config.registry_uri:
+        return config.registry_uri, config.registry_uri
+    tracking = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    registry = os.environ.get("MLFLOW_REGISTRY_URI", "").strip() or tracking
+    if not registry:
+        raise SourceError("models:/ targets need an MLflow server: set MLFLOW_TRACKING_URI=http://HOST:PORT "
+                          "or pass --registry-uri URI")
+    return tracking or registry, registry
+
+
+def secrets() -> list[str]:
+    """Values that must never appear in output."""
+    return [v for v in (os.environ.get("MLFLOW_TRACKING_PASSWORD"), os.environ.get("MLFLOW_TRACKING_TOKEN")) if v]
+
+
+@contextmanager
+def _client_settings(config: ScanConfig) -> Iterator[None]:
+    """Bounded retries and timeouts (the client's defaults retry an unreachable server for minutes) and no
+    progress bars of the client's own; the user's explicit settings win. Restored afterwards."""
+    wanted = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+              "MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(min(max(config.limits.timeout, 10), 120))),
+              "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    added = [k for k in wanted if k not in os.environ]
+    for key in added:
+        os.environ[key] = wanted[key]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecation notices about stages are not the user's concern
+            yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+def _import_client() -> tuple[Any, Any]:
+    try:
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+        from mlflow.tracking import MlflowClient
+    except ImportError as exc:
+        raise MissingDependency("mlflow", "mlflow", "MLflow registry models (models:/)") from exc
+    return MlflowClient, get_artifact_repository
+
+
+def _explain(exc: Exception, ref: ModelRef, registry: str, client: Any = None) -> str:
+    """A user-facing message for a failed registry or artifact call (no traceback, no credentials)."""
+    from .http import redact_url
+
+    server = redact_url(registry) if "://" in registry else registry
+    text = str(exc)
+    code = str(getattr(exc, "error_code", "") or "")
+    if re.search(r"\b401\b", text) or code == "UNAUTHENTICATED":
+        if os.environ.get("MLFLOW_TRACKING_USERNAME") or os.environ.get("MLFLOW_TRACKING_TOKEN"):
+            return (f"the MLflow server at {server} rejected the credentials (HTTP 401): check "
+                    "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)")
+        return (f"the MLflow server at {server} needs credentials (HTTP 401): set MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)")
+    if re.search(r"\b403\b", text) or code == "PERMISSION_DENIED":
+        return f"permission denied by the MLflow server at {server} for {ref.describe()} (HTTP 403)"
+    if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or (code == "INVALID_PARAMETER_VALUE" and ref.alias):
+        if client is not None and not _model_exists(client, ref.name):
+            return f"no registered model named {ref.name!r} in the MLflow registry at {server}"
+        if ref.alias:
+            return f"registered model {ref.name!r} has no alias {ref.alias!r} (registry {server})"
+        if ref.version:
+            return f"registered model {ref.name!r} has no version {ref.version} (registry {server})"
+        return f"{ref.describe()} was not found in the MLflow registry at {server}"
+    if "Max retries exceeded" in text or "Connection refused" in text or "NewConnectionError" in text:
+        return f"cannot reach the MLflow server at {server}"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return f"MLflow registry {server} could not give {ref.describe()}: {first[:300]}"
+
+
+def _model_exists(client: Any, name: str) -> bool:
+    try:
+        client.get_registered_model(name)
+    except Exception as exc:  # noqa: BLE001 - only a clear "does not exist" counts as missing
+        return str(getattr(exc, "error_code", "")) not in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
+    return True
+
+
+def _resolve(client: Any, ref: ModelRef) -> Any:
+    """The ModelVersion the reference names."""
+    if ref.alias:
+        return client.get_model_version_by_alias(ref.name, ref.alias)
+    if ref.version:
+        return client.get_model_version(ref.name, ref.version)
+    versions = client.get_latest_versions(ref.name, None if ref.stage == "latest" else [ref.stage])
+    if not versions:
+        if ref.stage == "latest":
+            raise SourceError(f"registered model {ref.name!r} has no versions")
+        raise SourceError(f"registered model {ref.name!r} has no version in stage {ref.stage!r}")
+    return max(versions, key=lambda v: int(v.version))
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: str  # below the version's artifact root, "/"-separated
+    size: int | None
+
+
+def _list(repo: Any, path: str | None = None, depth: int = 0, out: list[Artifact] | None = None) -> list[Artifact]:
+    out = [] if out is None else out
+    for info in repo.list_artifacts(path):
+        if len(out) >= _MAX_FILES:
+            raise SourceError(f"more than {_MAX_FILES} files in the model version; not scanned")
+        if info.is_dir:
+            if depth + 1 >= _MAX_DEPTH:
+                raise SourceError(f"artifact folders nested deeper than {_MAX_DEPTH} levels; not scanned")
+            _list(repo, info.path, depth + 1, out)
+        else:
+            size = info.file_size
+            out.append(Artifact(info.path, int(size) if isinstance(size, int) else None))
+    return out
+
+
+def _safe_rel(rel: str) -> bool:
+    return bool(rel) and not rel.startswith("/") and all(s not in ("", ".", "..") for s in rel.split("/"))
+
+
+@dataclass
+class Version:
+    ref: ModelRef
+    version: str
+    repo: Any
+    files: list[Artifact]
+
+
+def open_version(target: str, config: ScanConfig) -> Version:
+    """Resolve the reference and list the version's files; raises SourceError / MissingDependency."""
+    ref = parse(target)
+    tracking, registry = server_uris(config)
+    client_cls, get_repo = _import_client()
+    hidden = secrets()
+    with _client_settings(config):
+        client = client_cls(tracking_uri=tracking, registry_uri=registry)
+        try:
+            mv = _resolve(client, ref)
+            location = client.get_model_version_download_uri(ref.name, mv.version)
+            repo = get_repo(location, tracking_uri=tracking, registry_uri=registry)
+            files = _list(repo)
+        except SourceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - translated into a message at this boundary
+            raise SourceError(_redact(_explain(exc, ref, registry, client), hidden)) from None
+    if not files:
+        raise SourceError(f"{ref.describe()} has no files")
+    return Version(ref, str(mv.version), repo, files)
+
+
+def _redact(text: str, hidden: list[str]) -> str:
+    for value in hidden:
+        text = text.replace(value, "***")
+    return text
+
+
+def fetch_entries(target: str, config: ScanConfig, store: Store, mappings: list[tuple[str, str]]) -> Iterator[Entry]:
+    """Download the files of a registered model version as the scan asks for them; problems become entries
+    located at models:/… URIs."""
+    from ..walk import Entry
+    from .selection import log_skipped, split_scannable
+
+    found = open_version(target, config)
+    ref, hidden = found.ref, secrets()
+    view = store.new_dir()
+    mappings.append((view, ref.uri))
+    max_bytes = config.limits.max_file_size
+    keep, skipped = split_scannable(found.files, lambda a: a.path)
+    log_skipped([f"{ref.uri}/{a.path}" for a in skipped])
+    if not keep:
+        raise SourceError(f"no scannable files in {ref.describe()} ({len(skipped)} other file(s) not fetched)")
+    wanted = []
+    for art in keep:
+        uri = f"{ref.uri}/{art.path}"
+        if not _safe_rel(art.path):
+            yield Entry(uri, True, f"artifact path {art.path!r} cannot be saved as a file; not scanned", "MA-S010")
+        elif max_bytes and art.size is not None and art.size > max_bytes:
+            yield Entry(uri, True, f"File too large to download: {art.size} bytes (max: {max_bytes}); not scanned",
+                        "MA-S001")
+        else:
+            wanted.append(art)
+    store.check_space_for([a.size for a in wanted])
+    for art in wanted:
+        uri = f"{ref.uri}/{art.path}"
+        dest = os.path.join(view, *art.path.split("/"))
+        try:
+            with _client_settings(config), store.bars.bar(uri, art.size) as bar:
+                got = found.repo.download_artifacts(art.path, dst_path=view)
+                size = os.path.getsize(got)
+                bar.advance(size)
+            if os.path.realpath(got) != os.path.realpath(dest):
+                raise SourceError(f"the client saved {art.path} outside the scan folder; not scanned")
+            if max_bytes and size > max_bytes:
+                os.unlink(dest)
+                raise SourceError(f"File too large to scan: {size} bytes (max: {max_bytes})", "MA-S001")
+        except SourceError as exc:
+            yield Entry(uri, True, str(exc), exc.rule_code)
+            continue
+        except Exception as exc:  # noqa: BLE001 - a failed download is a finding
+            yield Entry(uri, True, "cannot download: " + _redact(_explain(exc, ref, server_uris(config)[1]),
+                                                                 hidden), "MA-S010")
+            continue
+        yield Entry(dest, explicit=False)
+
+
+def plan(target: str, config: ScanConfig) -> list[dict[str, Any]]:
+    """Dry-run rows from the version's file listing; downloads nothing."""
+    from .selection import SKIPPED_REASON, is_scannable
+
+    def row(path: str, size: int | None, skipped: str | None, download: bool = False) -> dict[str, Any]:
+        return {"path": path, "size": size, "format": None, "scanners": [], "skipped": skipped,
+                "download": download}
+
+    try:
+        found = open_version(target, config)
+    except (SourceError, MissingDependency) as exc:
+        return [row(target, None, str(exc))]
+    max_bytes = config.limits.max_file_size
+    rows = []
+    for art in found.files:
+        uri = f"{found.ref.uri}/{art.path}"
+        if not is_scannable(art.path):
+            rows.append(row(uri, art.size, SKIPPED_REASON))
+        elif max_bytes and art.size is not None and art.size > max_bytes:
+            rows.append(row(uri, art.size, f"too large to download (max: {max_bytes})"))
+        else:
+            rows.append(row(uri, art.size, None, True) | {"cached": False})
+    return rows

@@ -1,0 +1,200 @@
+"""models:/ targets against a real `mlflow server` on 127.0.0.1 (tests/mlflow_server.py, one per test run).
+
+Registered model "Fraud": version 1 is an honest scikit-learn model logged by mlflow.sklearn (alias
+champion), version 2 a pickle that runs `echo` when loaded, plus an MLmodel file (alias challenger, and the
+newest version). "Empty" has no versions.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from .conftest import run_cli
+from .mlflow_server import ADMIN, client_env, shared_server
+
+pytest.importorskip("mlflow")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "mlflow-shared"
+    with shared_server(root) as (endpoint, auth):
+        yield endpoint, auth
+
+
+@pytest.fixture
+def env(mlflow_server, tmp_path):
+    endpoint, auth = mlflow_server
+    return {**client_env(endpoint, auth), "XDG_CACHE_HOME": str(tmp_path / "xdg"), "MODELAUDIT_CACHE_DIR": ""}
+
+
+@pytest.fixture
+def cwd(tmp_path):
+    """An empty working directory; the scan must leave nothing in it (no ./mlflow.db, no ./mlruns)."""
+    path = tmp_path / "cwd"
+    path.mkdir()
+    yield path
+    assert sorted(os.listdir(path)) == []
+
+
+def ma(env, cwd, *args):
+    return run_cli("scan", "--no-isolation", *args, cwd=cwd, env=env, timeout=240)
+
+
+def _locations(result) -> set[str]:
+    return {i["location"].split(" (pos ")[0] for i in result.json()["issues"]}
+
+
+def _no_local_paths(result, tmp_path):
+    assert str(tmp_path) not in result.stdout
+    assert "/tmp/" not in result.stdout and ".cache/modelaudit" not in result.stdout
+
+
+MALICIOUS_FORMS = ["models:/Fraud/2", "models:/Fraud/Latest", "models:/Fraud/latest", "models:/Fraud/LATEST",
+                   "models:/Fraud@challenger"]
+
+
+def test_every_form_naming_the_malicious_version_is_located_by_uri(env, cwd, tmp_path):
+    # one run, many targets: each is resolved on its own (the client starts once, which keeps this fast)
+    r = ma(env, cwd, "-f", "json", "-v", *MALICIOUS_FORMS)
+    assert r.code == 1, r.stdout + r.stderr
+    locations = _locations(r)
+    for target in MALICIOUS_FORMS:
+        assert f"{target}/model.pkl" in locations, (target, locations)
+    assert {i["rule_code"] for i in r.json()["issues"]} >= {"MA-P001"}
+    assert {a["path"] for a in r.json()["assets"]} == {f"{t}/{name}" for t in MALICIOUS_FORMS
+                                                       for name in ("model.pkl", "MLmodel")}
+    _no_local_paths(r, tmp_path)
+    assert ADMIN[1] not in r.stdout + r.stderr  # the basic-auth password never shows, even with -v
+
+
+def test_honest_sklearn_version_is_clean(env, cwd):
+    targets = ["models:/Fraud/1", "models:/Fraud@champion"]
+    r = ma(env, cwd, "-f", "json", *targets)
+    assert r.code == 0, r.stdout + r.stderr
+    paths = {a["path"] for a in r.json()["assets"]}
+    for target in targets:
+        assert {f"{target}/model.pkl", f"{target}/MLmodel", f"{target}/requirements.txt"} <= paths
+    assert r.json()["files_scanned"] >= 6
+
+
+def test_registry_uri_flag_as_documented(env, cwd, tmp_path):
+    # `modelaudit scan models:/MyModel/1 --registry-uri URL` with no MLFLOW_TRACKING_URI set; a stale
+    # MLFLOW_REGISTRY_URI in the environment does not win over the flag
+    endpoint = env["MLFLOW_TRACKING_URI"]
+    r = ma({**env, "MLFLOW_TRACKING_URI": "", "MLFLOW_REGISTRY_URI": "http://127.0.0.1:9"}, cwd, "-f", "json",
+           "models:/Fraud/2", "--registry-uri", endpoint)
+    assert r.code == 1, r.stdout + r.stderr
+    assert "models:/Fraud/2/model.pkl" in _locations(r)
+    _no_local_paths(r, tmp_path)
+
+
+def test_no_server_configured_is_a_clear_finding(env, cwd):
+    r = ma({**env, "MLFLOW_TRACKING_URI": ""}, cwd, "-f", "json", "models:/Fraud/1")
+    assert r.code == 2, r.stdout + r.stderr
+    (issue,) = r.json()["issues"]
+    assert issue["rule_code"] == "MA-S010" and issue["location"] == "models:/Fraud/1"
+    assert "MLFLOW_TRACKING_URI" in issue["message"] and "--registry-uri" in issue["message"]
+
+
+MISSING = {
+    "models:/NoSuchModel/1": "no registered model named 'NoSuchModel'",
+    "models:/NoSuchModel/latest": "no registered model named 'NoSuchModel'",
+    "models:/NoSuchModel@prod": "no registered model named 'NoSuchModel'",
+    "models:/Fraud/9": "registered model 'Fraud' has no version 9",
+    "models:/Fraud@nobody": "registered model 'Fraud' has no alias 'nobody'",
+    "models:/Empty/Latest": "registered model 'Empty' has no versions",
+    "models:/Fraud": "is not a registered model URI",
+}
+
+
+def test_missing_model_version_or_alias(env, cwd):
+    r = ma(env, cwd, "-f", "json", *MISSING)
+    assert r.code == 2, r.stdout + r.stderr
+    issues = r.json()["issues"]
+    assert {i["rule_code"] for i in issues} == {"MA-S010"}, issues
+    by_location = {i["location"]: i["message"] for i in issues}
+    assert set(by_location) == set(MISSING)
+    for target, expected in MISSING.items():
+        assert expected in by_location[target], by_location[target]
+    assert "Traceback" not in r.stderr
+
+
+def test_unreachable_server(env, cwd):
+    r = ma({**env, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, cwd, "-f", "json", "models:/Fraud/1")
+    assert r.code == 2, r.stdout + r.stderr
+    assert "cannot reach the MLflow server at http://127.0.0.1:9" in r.json()["issues"][0]["message"]
+
+
+def test_max_size_is_checked_before_download(env, cwd):
+    r = ma(env, cwd, "-f", "json", "--max-size", "300", "models:/Fraud/1")
+    assert r.code == 2, r.stdout + r.stderr
+    too_big = {i["location"] for i in r.json()["issues"] if i["rule_code"] == "MA-S001"}
+    assert "models:/Fraud/1/model.pkl" in too_big and "models:/Fraud/1/requirements.txt" not in too_big
+    assert "models:/Fraud/1/requirements.txt" in {a["path"] for a in r.json()["assets"]}
+
+
+def test_dry_run_lists_the_version_and_downloads_nothing(env, cwd, tmp_path):
+    r = run_cli("scan", "--dry-run", "-f", "json", "models:/Fraud@challenger", cwd=cwd, env=env, timeout=240)
+    assert r.code == 0, r.stdout + r.stderr
+    files = {f["path"]: f for f in r.json()["files"]}
+    assert set(files) == {"models:/Fraud@challenger/model.pkl", "models:/Fraud@challenger/MLmodel"}
+    assert files["models:/Fraud@challenger/model.pkl"]["size"] > 0
+    assert r.json()["download_files"] == 2
+    blobs = tmp_path / "xdg" / "modelaudit" / "blobs"
+    assert not blobs.exists() or not any(blobs.iterdir())
+
+
+def test_python_api(env, monkeypatch, tmp_path):
+    from modelaudit.core import scan_model_directory_or_file
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    monkeypatch.chdir(tmp_path)
+    result = scan_model_directory_or_file("models:/Fraud/2", registry_uri=env["MLFLOW_TRACKING_URI"])
+    assert any(i["location"].startswith("models:/Fraud/2/model.pkl") and i["severity"] == "critical"
+               for i in result["issues"]), result["issues"]
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_missing_client_gives_the_install_hint(env, cwd, tmp_path):
+    shim = tmp_path / "shim" / "mlflow"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text("raise ImportError('mlflow is not installed in this test')\n")
+    r = ma({**env, "PYTHONPATH": str(shim.parent)}, cwd, "-f", "json", "models:/Fraud/1")
+    assert r.code == 2, r.stdout + r.stderr
+    (issue,) = r.json()["issues"]
+    assert issue["rule_code"] == "MA-S006"
+    assert "pip install 'modelaudit[mlflow]'" in issue["message"]
+
+
+# --- basic auth (the server runs mlflow's basic-auth app when mlflow[auth] is installed) -----------------
+
+
+@pytest.fixture
+def auth_env(mlflow_server, env):
+    if not mlflow_server[1]:
+        pytest.skip("mlflow[auth] is not installed: the server runs without basic auth")
+    return env
+
+
+def test_missing_credentials_are_a_clear_401(auth_env, cwd):
+    r = ma({**auth_env, "MLFLOW_TRACKING_USERNAME": "", "MLFLOW_TRACKING_PASSWORD": ""}, cwd, "-f", "json",
+           "models:/Fraud/1")
+    assert r.code == 2, r.stdout + r.stderr
+    (issue,) = r.json()["issues"]
+    assert "needs credentials (HTTP 401)" in issue["message"] and "MLFLOW_TRACKING_USERNAME" in issue["message"]
+
+
+def test_wrong_password_is_a_clear_401_and_never_printed(auth_env, cwd):
+    wrong = "not-the-Passw0rd-xyz"
+    r = ma({**auth_env, "MLFLOW_TRACKING_PASSWORD": wrong}, cwd, "-f", "json", "-v", "models:/Fraud/1")
+    assert r.code == 2, r.stdout + r.stderr
+    (issue,) = r.json()["issues"]
+    assert "rejected the credentials (HTTP 401)" in issue["message"]
+    assert wrong not in r.stdout + r.stderr
+
