@@ -342,11 +342,11 @@ class Review:
 
     def finish(self, run: ScanRun, root: str | None = None) -> None:
         """Apply the policy's suppressions, then write and/or compare the baseline (paths relative to root)."""
-        from . import baseline as baselines
-
         if self.policy is not None:
             apply_suppressions(run, self.policy)
         compare_with = self.baseline
+        if self.write_baseline or compare_with is not None:
+            from . import baseline as baselines  # only when asked: it costs start-up time
         if self.write_baseline:
             baselines.write_baseline(run, self.write_baseline, root)
             compare_with = baselines.load_baseline(self.write_baseline)
@@ -361,8 +361,6 @@ def plan_review(targets: list[str], policy: Any = True, baseline: Any = None,
     An explicit baseline wins over the policy's; with write_baseline the scan is compared with the file
     just written. The baseline to compare with is read here, before anything is scanned.
     """
-    from . import baseline as baselines
-
     if policy is True:
         found = find_policy(targets)
         loaded = load_policy(found) if found else None
@@ -376,4 +374,8 @@ def plan_review(targets: list[str], policy: Any = True, baseline: Any = None,
         raise PolicyError("--baseline and --write-baseline name different files; give one of them")
     if target:
         return Review(loaded, None, target)
-    return Review(loaded, baselines.load_baseline(chosen) if chosen else None, None)
+    if not chosen:
+        return Review(loaded, None, None)
+    from . import baseline as baselines
+
+    return Review(loaded, baselines.load_baseline(chosen), None)

@@ -387,6 +387,16 @@ static int memo_put(CoreObj *c, State *st, int64_t key, Val v) {
     return 0;
 }
 
+/* memo_put for the common case, a free slot of the dense array: inlined in the loop. */
+static inline int memo_put_fast(CoreObj *c, State *st, int64_t key, Val v) {
+    if (key >= 0 && key < st->dcap && !st->dense[key].kind) {
+        st->dense[key] = v;
+        st->memo_len++;
+        return 0;
+    }
+    return memo_put(c, st, key, v);
+}
+
 /* ------------------------------------------------------------------ errors and positions */
 static int set_pos(Run *r, Py_ssize_t pos) {
     PyObject *p = PyLong_FromSsize_t(pos);
@@ -1150,8 +1160,9 @@ static Py_ssize_t run_loop(Run *r, Py_ssize_t pos) {
             if (st->len <= FLOOR()) FAIL("unpickling stack underflow on memo write");
             Val v = st->stack[st->len - 1];
             if (st->memo_len < MEMO_KEEP_ALL) val_incref(&v);
+            else if (v.kind == V_NODE || v.kind == V_INT || v.kind == V_FLOAT) v.kind = V_OPAQUE; /* data */
             else if (memo_value(r, &st->stack[st->len - 1], &v) < 0) goto error;
-            if (memo_put(c, st, st->memo_len, v) < 0) goto error;
+            if (memo_put_fast(c, st, st->memo_len, v) < 0) goto error;
             pos++;
             break;
         }
@@ -1160,7 +1171,7 @@ static Py_ssize_t run_loop(Run *r, Py_ssize_t pos) {
             if (st->len <= FLOOR()) FAIL("unpickling stack underflow on memo write");
             Val v = st->stack[st->len - 1];
             val_incref(&v);
-            if (memo_put(c, st, buf[pos + 1], v) < 0) goto error;
+            if (memo_put_fast(c, st, buf[pos + 1], v) < 0) goto error;
             pos += 2;
             break;
         }

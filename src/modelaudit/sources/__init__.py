@@ -230,9 +230,13 @@ def _display(target: str) -> str:
 
 def _resolved_here(target: str) -> bool:
     """Remote targets this version downloads, and DVC pointer files (local, but they name other data)."""
+    if is_fetchable(target):
+        return True
+    if not target.rstrip("/").endswith(".dvc"):
+        return False  # spare every local scan the import of the DVC reader and its HTTP stack
     from .dvc import is_pointer
 
-    return is_fetchable(target) or is_pointer(target)
+    return is_pointer(target)
 
 
 def _is_jfrog(target: str) -> bool:
