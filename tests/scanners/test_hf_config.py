@@ -188,3 +188,17 @@ def test_non_object_config_and_bad_auto_map_types(tmp_path):
     assert findings(scan(_config(tmp_path, [1, 2, 3])), "info") == []
     result = scan(_config(tmp_path, dict(CONFIG, auto_map=["modeling_x.X"])))
     assert codes(result, "warning") == {"MA-H009"}
+
+
+def test_config_json_with_comments_is_read_not_rejected(tmp_path):
+    """Apps and editors write config.json with comments and trailing commas; they must pass a repo-wide scan,
+    and what they hold is still inspected."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "config.json").write_text(
+        '{\n  // server settings\n  "model_type": "bert", /* block */ "url": "http://a/*b*/c",\n  "ports": [1, 2,],\n}\n')
+    result = scan(tmp_path / "app")
+    assert findings(result) == [] and not result["has_errors"]
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "config.json").write_text(
+        '{\n  // custom code\n  "model_type": "x",\n  "auto_map": {"AutoModel": "evil_mod.Evil"},\n}\n')
+    assert "MA-H001" in codes(scan(tmp_path / "hf"))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 from typing import Any
 
 from ._gguf_template import MAX_TEMPLATE, report_template, require_jinja
@@ -97,11 +98,59 @@ def parse_config(raw: bytes, findings: _Findings) -> Any:
         message = f"not UTF-8 text (byte {exc.start})"
     except ValueError as exc:
         message = f"not valid JSON ({exc})"
+        relaxed = _parse_jsonc(raw)
+        if relaxed is not None:
+            return relaxed  # JSON with comments (editor and app configs): no library loads it as a model config
     except RecursionError:
         message = "JSON nests deeper than the parser allows"
     findings.emit("MA-H009", f"Model configuration is {message}; it was not inspected", {"error": message})
     findings.result.mark_incomplete()
     return None
+
+
+def _parse_jsonc(raw: bytes) -> Any:
+    """JSON with // and /* */ comments and trailing commas, as editors and tools write it; None otherwise."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    out: list[str] = []
+    i, n, in_string = 0, len(text), False
+    while i < n:
+        c = text[i]
+        if in_string:
+            out.append(c)
+            if c == "\\" and i + 1 < n:
+                out.append(text[i + 1])
+                i += 1
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+            out.append(c)
+        elif text.startswith("//", i):
+            i = text.find("\n", i)
+            if i < 0:
+                break
+            continue
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            if end < 0:
+                return None
+            out.append(" ")
+            i = end + 2
+            continue
+        else:
+            out.append(c)
+        i += 1
+    cleaned = _TRAILING_COMMA.sub(r"\1", "".join(out))
+    try:
+        return json.loads(cleaned)
+    except (ValueError, RecursionError):
+        return None
+
+
+_TRAILING_COMMA = re.compile(r",\s*([}\]])")
 
 
 class _Walk:
