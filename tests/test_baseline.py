@@ -144,12 +144,12 @@ def test_sarif_carries_baseline_state_and_shared_fingerprints(project):
               for r in run["results"] if r["ruleId"] in ("MA-P001", "MA-P002")}
     assert ("models/added.pkl", "new") in states
     assert ("models/bundle.zip", "unchanged") in states and ("models/unknown.pkl", "unchanged") in states
-    [gone] = [r for r in run["results"] if r["baselineState"] == "absent"]
-    assert gone["ruleId"] == "MA-P001" and gone["kind"] == "pass" and gone["level"] == "none"
-    assert gone["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "models/evil.pkl"
+    assert not [r for r in run["results"] if r["baselineState"] == "absent"]  # never uploaded as alerts
+    [gone] = run["properties"]["absentFindings"]
+    assert gone["ruleId"] == "MA-P001" and gone["baselineState"] == "absent" and gone["uri"] == "models/evil.pkl"
     recorded = {f["fingerprint"] for f in json.loads((project / BASELINE).read_text())["findings"]}
     unchanged = {r["partialFingerprints"]["modelaudit/v1"] for r in run["results"]
-                 if r["baselineState"] in ("unchanged", "absent")}
+                 if r["baselineState"] == "unchanged"} | {gone["partialFingerprints"]["modelaudit/v1"]}
     assert unchanged and unchanged <= recorded  # one fingerprint function for SARIF and baselines
     _, report = _json(project, "--baseline", BASELINE, "models")
     assert [(a["path"], a["rule_code"]) for a in report["baseline"]["absent"]] == [("models/evil.pkl", "MA-P001")]

@@ -60,29 +60,23 @@ def _run_properties(run: ScanRun) -> dict[str, Any]:
         out["baselineFile"] = run.baseline.file
     if run.excluded:
         out["excludedFiles"] = list(run.excluded)
+    if run.baseline is not None and run.baseline.absent:
+        # Kept out of `results`: code scanning does not document result.kind, and a "pass" result must not
+        # come back as an alert. These are the baseline findings no longer found.
+        out["absentFindings"] = [{"ruleId": e.rule_code, "message": e.message, "uri": e.path, "member": e.member,
+                                  "baselineState": ABSENT, "partialFingerprints": {FINGERPRINT_KEY: e.fingerprint}}
+                                 for e in run.baseline.absent]
     return out
 
 
 def _policy_results(run: ScanRun, root: Path, index: dict[str, int]) -> list[dict[str, Any]]:
-    """Findings the policy accepted (as suppressed results, with the reason) and baseline findings no
-    longer found (baselineState "absent", kind "pass")."""
+    """Findings the policy accepted, as suppressed results with the reason."""
     files = {f.path: f for f in run.files}
     out = []
     for accepted in run.suppressed:
         file = files.get(accepted.path) or FileResult(accepted.path, "unknown", (), (), (), 0, True)
         result = _result(accepted.issue, file, root, index)
         result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": accepted.reason}]
-        out.append(result)
-    for entry in run.baseline.absent if run.baseline is not None else ():
-        location: dict[str, Any] = {"physicalLocation": {"artifactLocation": _artifact(entry.path, root)}}
-        if entry.member:
-            location["logicalLocations"] = [{"name": entry.member, "kind": "member"}]
-        result = {"ruleId": entry.rule_code, "kind": "pass", "level": "none",
-                  "message": {"text": f"No longer found: {entry.message or entry.rule_code}"},
-                  "locations": [location], "partialFingerprints": {FINGERPRINT_KEY: entry.fingerprint},
-                  "baselineState": ABSENT}
-        if entry.rule_code in index:
-            result["ruleIndex"] = index[entry.rule_code]
         out.append(result)
     return out
 
