@@ -47,19 +47,24 @@ BUILTINS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("simple", "TextScanner", "text", ("text", "json", "yaml", "empty")),
 )
 
-_RESOLVED = ("description", "supported_extensions", "dependency")
+def _from_real(attr: str) -> property:
+    # A property on the metaclass is a data descriptor, so it wins over the value LazyScanner inherits
+    # from BaseScanner; every other class attribute is read at normal speed.
+    def get(cls: Any) -> Any:
+        return getattr(cls.real(), attr) if cls._target else getattr(BaseScanner, attr)
+
+    return property(get)
 
 
 class _LazyMeta(type):
-    """Class-level attribute reads of a stand-in go to the real class once it is needed."""
+    """Class-level reads of a stand-in's description, extensions and dependency go to the real class."""
+
+    description = _from_real("description")
+    supported_extensions = _from_real("supported_extensions")
+    dependency = _from_real("dependency")
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         return cls.real()(*args, **kwargs)
-
-    def __getattribute__(cls, attr: str) -> Any:
-        if attr in _RESOLVED and type.__getattribute__(cls, "_target") is not None:
-            return getattr(type.__getattribute__(cls, "real")(), attr)
-        return type.__getattribute__(cls, attr)
 
 
 class LazyScanner(BaseScanner, metaclass=_LazyMeta):
