@@ -25,8 +25,13 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+
+if __package__:
+    from .servers import QuietHandler, serve_in_thread, stop_server
+else:  # run as a script
+    from servers import QuietHandler, serve_in_thread, stop_server
 
 CONTEXT = "/artifactory"
 
@@ -56,17 +61,13 @@ class Artifactory:
         return [e for e in self.log if e["kind"] == "download" and e["status"] in (200, 206)]
 
     def start(self, port: int = 0) -> Artifactory:
-        server = ThreadingHTTPServer(("127.0.0.1", port), type("Handler", (_Handler,), {"art": self}))
-        server.daemon_threads = True
-        self.port = server.server_address[1]
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self._server = server
+        self._server = serve_in_thread(type("Handler", (_Handler,), {"art": self}), port)
+        self.port = self._server.server_address[1]
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            stop_server(self._server)
             self._server = None
 
 
@@ -78,24 +79,13 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ts))
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     art: Artifactory
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args) -> None:  # noqa: ANN002
-        pass
 
     def _send(self, status: int, body: bytes = b"", headers: dict | None = None,
               ctype: str = "application/json", kind: str = "api") -> None:
         try:
-            self.send_response(status)
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
+            self.send_body(status, body, headers, ctype)
         except (BrokenPipeError, ConnectionResetError):
             status = 499  # the client gave up (a stalled answer)
         self.art.log.append({"method": self.command, "path": self.path, "status": status, "kind": kind,

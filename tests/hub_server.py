@@ -18,8 +18,12 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+if __package__:
+    from .servers import QuietHandler, serve_in_thread, stop_server
+else:  # run as a script
+    from servers import QuietHandler, serve_in_thread, stop_server
 
 LFS_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".safetensors", ".zip", ".h5", ".onnx", ".npz", ".npy", ".png",
                 ".gguf", ".ckpt", ".joblib")
@@ -85,42 +89,27 @@ class Hub:
     def start(self, port: int = 0, cdn_port: int = 0) -> Hub:
         self.repos = load_repos(self.root)
         hub = self
-        cdn = ThreadingHTTPServer(("127.0.0.1", cdn_port), type("Cdn", (_CdnHandler,), {"hub": hub}))
-        api = ThreadingHTTPServer(("127.0.0.1", port), type("Api", (_ApiHandler,), {"hub": hub}))
+        cdn = serve_in_thread(type("Cdn", (_CdnHandler,), {"hub": hub}), cdn_port)
+        api = serve_in_thread(type("Api", (_ApiHandler,), {"hub": hub}), port)
         self.port, self.cdn_port = api.server_address[1], cdn.server_address[1]
-        for server in (api, cdn):
-            server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            self._servers.append(server)
+        self._servers += [api, cdn]
         return self
 
     def stop(self) -> None:
         for server in self._servers:
-            server.shutdown()
-            server.server_close()
+            stop_server(server)
         self._servers.clear()
 
 
-class _Base(BaseHTTPRequestHandler):
+class _Base(QuietHandler):
     hub: Hub
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args) -> None:  # noqa: ANN002
-        pass
 
     def _record(self, status: int, nbytes: int = 0) -> None:
         self.hub.log.append({"method": self.command, "path": self.path, "status": status, "bytes": nbytes,
                              "auth": self.headers.get("Authorization"), "server": type(self).__name__})
 
     def _send(self, status: int, body: bytes = b"", headers: dict | None = None, ctype: str = "application/json"):
-        self.send_response(status)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        self.send_body(status, body, headers, ctype)
         self._record(status, len(body) if self.command == "GET" and status in (200, 206) and
                      ctype == "application/octet-stream" else 0)
 

@@ -14,14 +14,12 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+
+from .servers import LOOPBACK, free_port, start_process, stop_group, wait_ready
 
 BIN = Path(sys.executable).parent
 ADMIN = ("admin", "Adm1n-pass-4-tests")
@@ -70,23 +68,16 @@ def auth_available() -> bool:
     return True
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def client_env(endpoint: str | None, auth: bool) -> dict[str, str]:
-    env = {"MLFLOW_TRACKING_URI": endpoint or "", "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1",
-           "DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_TRACKING_USERNAME": "",
-           "MLFLOW_TRACKING_PASSWORD": "", "MLFLOW_REGISTRY_URI": ""}
+    env = {"MLFLOW_TRACKING_URI": endpoint or "", **LOOPBACK, "DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true",
+           "MLFLOW_TRACKING_USERNAME": "", "MLFLOW_TRACKING_PASSWORD": "", "MLFLOW_REGISTRY_URI": ""}
     if auth:
         env["MLFLOW_TRACKING_USERNAME"], env["MLFLOW_TRACKING_PASSWORD"] = ADMIN
     return env
 
 
 def _start(root: Path, auth: bool) -> tuple[int, str]:
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **client_env(None, False)}
     args = [str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
@@ -98,45 +89,13 @@ def _start(root: Path, auth: bool) -> tuple[int, str]:
                        f"admin_username = {ADMIN[0]}\nadmin_password = {ADMIN[1]}\n")
         env.update(MLFLOW_AUTH_CONFIG_PATH=str(ini), MLFLOW_FLASK_SERVER_SECRET_KEY="modelaudit-tests-only")
         args[2:2] = ["--app-name", "basic-auth"]
-    log = open(root / "server.log", "wb")  # noqa: SIM115 - the server writes it for its whole life
-    proc = subprocess.Popen(args, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    log.close()
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    deadline = time.monotonic() + START_DEADLINE
-    while True:
-        try:
-            with opener.open(f"{endpoint}/health", timeout=2):
-                return proc.pid, endpoint
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                stop(proc.pid)
-                tail = (root / "server.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"mlflow server did not start:\n{tail}") from None
-            time.sleep(0.25)
-
-
-def stop(pgid: int) -> None:
-    """SIGTERM the server's process group; SIGKILL what is left after 10 s."""
+    proc = start_process(args, root / "server.log", cwd=root, env=env)
     try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        try:  # reap the leader when it is our child
-            os.waitpid(pgid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        time.sleep(0.2)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        wait_ready(proc, f"{endpoint}/health", "mlflow server", START_DEADLINE, 0.25, log=root / "server.log")
+    except BaseException:
+        stop_group(proc.pid)
+        raise
+    return proc.pid, endpoint
 
 
 def _seed(root: Path, endpoint: str, auth: bool) -> None:
@@ -177,7 +136,7 @@ def shared_server(root: Path):
                 try:
                     _seed(server, endpoint, auth)
                 except BaseException:
-                    stop(pgid)
+                    stop_group(pgid)
                     raise
             state["users"] = [p for p in state["users"] if _alive(p)] + [me]
             state_file.write_text(json.dumps(state))
@@ -194,7 +153,7 @@ def shared_server(root: Path):
                 if current["users"]:
                     state_file.write_text(json.dumps(current))
                 else:
-                    stop(current["pgid"])
+                    stop_group(current["pgid"])
                     state_file.unlink()
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)

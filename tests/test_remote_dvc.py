@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import shutil
 import subprocess
 import sys
@@ -15,32 +14,15 @@ from pathlib import Path
 import pytest
 
 from .conftest import run_cli
+from .servers import EVIL, HONEST, aws_env, cache_env, locations, moto_server, s3_client, scan, tool
 
 pytest.importorskip("yaml")
 DVC = Path(sys.executable).parent / "dvc"
 if not DVC.exists():
     pytest.skip("the dvc CLI (dvc, dvc-s3) is not installed", allow_module_level=True)
 
-
-class _Payload:
-    def __reduce__(self):
-        return (os.system, ("echo modelaudit-test",))
-
-
-EVIL = pickle.dumps(_Payload(), protocol=2)
-HONEST = pickle.dumps({"w": [1.0, 2.0], "b": 0.5})
 QUIET = {"DVC_NO_ANALYTICS": "1", "DO_NOT_TRACK": "1", "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "t",
          "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
-
-
-def _aws_env(root: Path, endpoint: str | None = None) -> dict[str, str]:
-    empty = root / "aws-empty"  # dvc-s3 rejects /dev/null as a config file
-    empty.write_text("")
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": str(empty),
-           "AWS_SHARED_CREDENTIALS_FILE": str(empty), "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1",
-           "AWS_ENDPOINT_URL": endpoint or ""}
-    return env
 
 
 def sh(cwd: Path, *args: str, env: dict[str, str] | None = None) -> None:
@@ -97,16 +79,7 @@ def project(local_project, tmp_path):
 
 @pytest.fixture
 def env(tmp_path):
-    return {"XDG_CACHE_HOME": str(tmp_path / "xdg"), "MODELAUDIT_CACHE_DIR": "", "DVC_NO_ANALYTICS": "1",
-            "AWS_EC2_METADATA_DISABLED": "true"}
-
-
-def ma(env, cwd, *args):
-    return run_cli("scan", "--no-isolation", *args, cwd=cwd, env=env, timeout=120)
-
-
-def _locations(result) -> set[str]:
-    return {i["location"].split(" (pos ")[0] for i in result.json()["issues"]}
+    return {**cache_env(tmp_path), "DVC_NO_ANALYTICS": "1", "AWS_EC2_METADATA_DISABLED": "true"}
 
 
 def _codes(result) -> set[str]:
@@ -126,9 +99,9 @@ def test_pointer_resolves_to_its_data_wherever_it_is(project, env, tmp_path, sta
         (repo / "model.pkl").unlink()
     if stage == "remote":
         shutil.rmtree(repo / ".dvc" / "cache")
-    r = ma(env, repo, "-f", "json", "evil.pkl.dvc", "model.pkl.dvc")
+    r = scan(env, repo, "-f", "json", "evil.pkl.dvc", "model.pkl.dvc")
     assert r.code == 1, r.stdout + r.stderr
-    assert _locations(r) == {"evil.pkl"}
+    assert locations(r) == {"evil.pkl"}
     assert "MA-P001" in _codes(r)
     assert {a["path"] for a in r.json()["assets"]} == {"evil.pkl", "model.pkl"}
     _no_temp_paths(r, tmp_path)
@@ -137,14 +110,14 @@ def test_pointer_resolves_to_its_data_wherever_it_is(project, env, tmp_path, sta
 
 def test_located_relative_to_the_pointer_path_given(project, env):
     forget_local_copies(project / "repo")
-    r = ma(env, project, "-f", "json", "repo/evil.pkl.dvc")
+    r = scan(env, project, "-f", "json", "repo/evil.pkl.dvc")
     assert r.code == 1, r.stdout + r.stderr
-    assert _locations(r) == {"repo/evil.pkl"}
+    assert locations(r) == {"repo/evil.pkl"}
 
 
 def test_honest_pointer_is_clean(project, env):
     forget_local_copies(project / "repo")
-    r = ma(env, project / "repo", "-f", "json", "model.pkl.dvc")
+    r = scan(env, project / "repo", "-f", "json", "model.pkl.dvc")
     assert r.code == 0, r.stdout + r.stderr
     assert [a["path"] for a in r.json()["assets"]] == ["model.pkl"]
 
@@ -156,7 +129,7 @@ def test_directory_output_scans_every_file(project, env, tmp_path):
     r = run_cli("scan", "-f", "json", "data.dvc", cwd=repo, env=env, timeout=120)
     assert r.code == 1, r.stdout + r.stderr
     assert {a["path"] for a in r.json()["assets"]} == {"data/ok.pkl", "data/sub/payload.pkl"}
-    assert _locations(r) == {"data/sub/payload.pkl"}
+    assert locations(r) == {"data/sub/payload.pkl"}
     _no_temp_paths(r, tmp_path)
 
 
@@ -167,7 +140,7 @@ def test_tampered_remote_object_is_a_finding_and_not_scanned(project, env):
     stored = project / "remote" / "files" / "md5" / digest[:2] / digest[2:]
     stored.chmod(0o644)
     stored.write_bytes(EVIL)  # same name, other bytes: what a compromised remote would serve
-    r = ma(env, repo, "-f", "json", "model.pkl.dvc")
+    r = scan(env, repo, "-f", "json", "model.pkl.dvc")
     assert r.code == 1, r.stdout + r.stderr
     codes = _codes(r)
     assert "MA-S017" in codes and "MA-P001" not in codes
@@ -178,7 +151,7 @@ def test_tampered_remote_object_is_a_finding_and_not_scanned(project, env):
 def test_changed_workspace_copy_is_reported_and_the_recorded_version_scanned(project, env):
     repo = project / "repo"
     (repo / "model.pkl").write_bytes(EVIL)  # edited after `dvc add`
-    r = ma(env, repo, "-f", "json", "model.pkl.dvc")
+    r = scan(env, repo, "-f", "json", "model.pkl.dvc")
     assert r.code == 1, r.stdout + r.stderr
     issues = r.json()["issues"]
     assert [i["rule_code"] for i in issues] == ["MA-S017"], issues
@@ -189,7 +162,7 @@ def test_data_found_nowhere_is_a_coverage_finding(project, env):
     repo = project / "repo"
     forget_local_copies(repo)
     shutil.rmtree(project / "remote")
-    r = ma(env, repo, "-f", "json", "evil.pkl.dvc")
+    r = scan(env, repo, "-f", "json", "evil.pkl.dvc")
     assert r.code == 2, r.stdout + r.stderr
     (issue,) = r.json()["issues"]
     assert issue["rule_code"] == "MA-S010" and issue["location"] == "evil.pkl"
@@ -205,7 +178,7 @@ def test_data_found_nowhere_is_a_coverage_finding(project, env):
 def test_malformed_pointers_are_findings(project, env, content, expected):
     repo = project / "repo"
     (repo / "bad.pkl.dvc").write_text(content)
-    r = ma(env, repo, "-f", "json", "bad.pkl.dvc")
+    r = scan(env, repo, "-f", "json", "bad.pkl.dvc")
     assert r.code == 2, r.stdout + r.stderr
     (issue,) = r.json()["issues"]
     assert issue["rule_code"] == "MA-S010" and expected in issue["message"], issue
@@ -216,7 +189,7 @@ def test_missing_yaml_gives_the_install_hint(project, env, tmp_path):
     shim = tmp_path / "shim" / "yaml"
     shim.mkdir(parents=True)
     (shim / "__init__.py").write_text("raise ImportError('PyYAML is not installed in this test')\n")
-    r = ma({**env, "PYTHONPATH": str(shim.parent)}, project / "repo", "-f", "json", "evil.pkl.dvc")
+    r = scan({**env, "PYTHONPATH": str(shim.parent)}, project / "repo", "-f", "json", "evil.pkl.dvc")
     assert r.code == 2, r.stdout + r.stderr
     (issue,) = r.json()["issues"]
     assert issue["rule_code"] == "MA-S006" and "pip install 'modelaudit[dvc]'" in issue["message"]
@@ -235,9 +208,9 @@ def test_legacy_layout_and_text_hashing(tmp_path, env):
         where.parent.mkdir(parents=True, exist_ok=True)
         where.write_bytes(data)
         (repo / f"{name}.dvc").write_text(f"outs:\n- md5: {digest}\n  size: {len(data)}\n  path: {name}\n")
-    r = ma(env, repo, "-f", "json", "evil.pkl.dvc", "vocab.txt.dvc")
+    r = scan(env, repo, "-f", "json", "evil.pkl.dvc", "vocab.txt.dvc")
     assert r.code == 1, r.stdout + r.stderr
-    assert _locations(r) == {"evil.pkl"}
+    assert locations(r) == {"evil.pkl"}
     assert {a["path"] for a in r.json()["assets"]} == {"evil.pkl", "vocab.txt"}
 
 
@@ -247,12 +220,12 @@ def test_legacy_layout_and_text_hashing(tmp_path, env):
 @pytest.fixture(scope="module")
 def s3_project(tmp_path_factory):
     pytest.importorskip("boto3")
-    from .test_remote_s3 import _client, _moto_server
-
+    if not tool("moto_server"):
+        pytest.skip("moto_server (moto[server]) is not installed")
     root = tmp_path_factory.mktemp("dvc-s3")
-    with _moto_server() as endpoint:
-        _client(endpoint).create_bucket(Bucket="dvc-store")
-        aws = _aws_env(root, endpoint)
+    with moto_server() as endpoint:
+        s3_client(endpoint).create_bucket(Bucket="dvc-store")
+        aws = aws_env(root, endpoint)
         # the endpoint is in the repository's config; AWS_ENDPOINT_URL is left unset for the push too
         make_repo(root, "s3://dvc-store/proj", env={**aws, "AWS_ENDPOINT_URL": ""},
                   remote_opts=[("endpointurl", endpoint)])
@@ -269,9 +242,9 @@ def s3_repo(s3_project, tmp_path):
 
 def test_s3_remote_with_endpointurl_in_config(s3_repo, env, tmp_path):
     repo, _endpoint, aws = s3_repo
-    r = ma({**env, **aws, "AWS_ENDPOINT_URL": ""}, repo, "-f", "json", "evil.pkl.dvc", "data.dvc")
+    r = scan({**env, **aws, "AWS_ENDPOINT_URL": ""}, repo, "-f", "json", "evil.pkl.dvc", "data.dvc")
     assert r.code == 1, r.stdout + r.stderr
-    assert _locations(r) == {"evil.pkl", "data/sub/payload.pkl"}
+    assert locations(r) == {"evil.pkl", "data/sub/payload.pkl"}
     assert {a["path"] for a in r.json()["assets"]} == {"evil.pkl", "data/ok.pkl", "data/sub/payload.pkl"}
     _no_temp_paths(r, tmp_path)
     assert not (repo / "evil.pkl").exists() and not (repo / ".dvc" / "cache").exists()
@@ -282,25 +255,23 @@ def test_s3_remote_with_aws_endpoint_url_and_cache_reuse(s3_repo, env, tmp_path)
     config = repo / ".dvc" / "config"
     config.write_text("\n".join(line for line in config.read_text().splitlines() if "endpointurl" not in line))
     cache = tmp_path / "cache"
-    first = ma({**env, **aws}, repo, "-f", "json", "--cache-dir", str(cache), "evil.pkl.dvc")
-    assert first.code == 1 and _locations(first) == {"evil.pkl"}, first.stdout + first.stderr
+    first = scan({**env, **aws}, repo, "-f", "json", "--cache-dir", str(cache), "evil.pkl.dvc")
+    assert first.code == 1 and locations(first) == {"evil.pkl"}, first.stdout + first.stderr
     assert [p.name[:7] for p in objects(cache / "blobs")] == ["dvcmd5-"]
     # the remote is gone (a wrong endpoint): the verified copy in the cache is used without asking it
-    again = ma({**env, **aws, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}, repo, "-f", "json", "--cache-dir",
+    again = scan({**env, **aws, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}, repo, "-f", "json", "--cache-dir",
                str(cache), "evil.pkl.dvc")
-    assert again.code == 1 and _locations(again) == {"evil.pkl"}, again.stdout + again.stderr
+    assert again.code == 1 and locations(again) == {"evil.pkl"}, again.stdout + again.stderr
 
 
 def test_s3_tampered_object_is_a_finding(s3_repo, env, tmp_path):
     repo, endpoint, aws = s3_repo
-    from .test_remote_s3 import _client
-
     digest = hashlib.md5(HONEST).hexdigest()
-    s3 = _client(endpoint)
+    s3 = s3_client(endpoint)
     original = s3.get_object(Bucket="dvc-store", Key=f"proj/files/md5/{digest[:2]}/{digest[2:]}")["Body"].read()
     try:
         s3.put_object(Bucket="dvc-store", Key=f"proj/files/md5/{digest[:2]}/{digest[2:]}", Body=EVIL)
-        r = ma({**env, **aws, "AWS_ENDPOINT_URL": ""}, repo, "-f", "json", "--no-cache", "model.pkl.dvc")
+        r = scan({**env, **aws, "AWS_ENDPOINT_URL": ""}, repo, "-f", "json", "--no-cache", "model.pkl.dvc")
     finally:
         s3.put_object(Bucket="dvc-store", Key=f"proj/files/md5/{digest[:2]}/{digest[2:]}", Body=original)
     assert r.code == 1, r.stdout + r.stderr

@@ -4,90 +4,35 @@ OAuth token endpoint of our own for GOOGLE_APPLICATION_CREDENTIALS (a service-ac
 from __future__ import annotations
 
 import json
-import os
-import pickle
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
-import urllib.request
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from .conftest import run_cli
+from .servers import (EVIL, LOOPBACK, MODEL_TREE, QuietHandler, cache_env, cached_files, free_port, locations, scan,
+                      serve_in_thread, server_process, stop_server, tool)
 
 pytest.importorskip("google.cloud.storage")
-_VENV_EMU = Path(sys.executable).parent / "gcp-storage-emulator"
-EMULATOR = str(_VENV_EMU) if _VENV_EMU.exists() else shutil.which("gcp-storage-emulator") or str(_VENV_EMU)
-if not os.path.exists(EMULATOR):
+EMULATOR = tool("gcp-storage-emulator")
+if not EMULATOR:
     pytest.skip("gcp-storage-emulator is not installed", allow_module_level=True)
 
 BUCKET = "gmodels"
 ACCESS_TOKEN = "ya29.loopback-access-token-secret"
-
-
-class _Payload:
-    def __reduce__(self):
-        return (os.system, ("echo modelaudit-test",))
-
-
-EVIL = pickle.dumps(_Payload(), protocol=2)
-HONEST = pickle.dumps({"w": [1.0, 2.0], "b": 0.5})
-OBJECTS = {
-    "evil.pkl": EVIL,
-    "ok.pkl": HONEST,
-    "big.pkl": HONEST + b"\0" * 4096,
-    "team/v1/model.pkl": EVIL,
-    "team/v1/sub/weights.pkl": pickle.dumps([1, 2, 3]),
-    "team/v1/config.json": b'{"model_type": "demo"}',
-    "team/v1/README.md": b"# model card",
-    "team/v1/": b"",  # a folder placeholder
-    "docs/notes.md": b"nothing to scan",
-}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+OBJECTS = {**MODEL_TREE, "team/v1/": b""}  # and a folder placeholder
 
 
 @contextmanager
 def gcs_emulator(log_path: Path):
     """gcp-storage-emulator on a free 127.0.0.1 port, in its own session; stopped by its process group."""
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([EMULATOR, "start", "-H", "127.0.0.1", "--port", str(port), "--in-memory",
-                                 "--default-bucket", BUCKET], stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with opener.open(f"{endpoint}/storage/v1/b", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("gcp-storage-emulator did not start") from None
-                time.sleep(0.1)
+    with server_process([EMULATOR, "start", "-H", "127.0.0.1", "--port", str(port), "--in-memory",
+                         "--default-bucket", BUCKET], f"{endpoint}/storage/v1/b", "gcp-storage-emulator",
+                        log=log_path):
         yield endpoint
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def base_env(endpoint: str, root: Path) -> dict[str, str]:
@@ -95,8 +40,7 @@ def base_env(endpoint: str, root: Path) -> dict[str, str]:
     gcloud = root / "gcloud-empty"
     gcloud.mkdir(exist_ok=True)
     return {"STORAGE_EMULATOR_HOST": endpoint, "GOOGLE_APPLICATION_CREDENTIALS": "", "CLOUDSDK_CONFIG": str(gcloud),
-            "NO_GCE_CHECK": "True", "GCE_METADATA_HOST": "127.0.0.1:9", "GCE_METADATA_IP": "127.0.0.1:9",
-            "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
+            "NO_GCE_CHECK": "True", "GCE_METADATA_HOST": "127.0.0.1:9", "GCE_METADATA_IP": "127.0.0.1:9", **LOOPBACK}
 
 
 @pytest.fixture(scope="session")
@@ -117,20 +61,7 @@ def gcs(tmp_path_factory):
 
 @pytest.fixture
 def env(gcs, tmp_path):
-    return {**gcs["env"], "XDG_CACHE_HOME": str(tmp_path / "xdg"), "MODELAUDIT_CACHE_DIR": ""}
-
-
-def ma(env, cwd, *args):
-    return run_cli("scan", "--no-isolation", *args, cwd=cwd, env=env, timeout=120)
-
-
-def _locations(result) -> set[str]:
-    return {i["location"].split(" (pos ")[0] for i in result.json()["issues"]}
-
-
-def _blobs(tmp_path: Path) -> list[Path]:
-    blobs = tmp_path / "xdg" / "modelaudit" / "blobs"
-    return list(blobs.iterdir()) if blobs.exists() else []
+    return {**gcs["env"], **cache_env(tmp_path)}
 
 
 def _downloads(gcs, name: str) -> int:
@@ -139,25 +70,25 @@ def _downloads(gcs, name: str) -> int:
 
 
 def test_malicious_object_is_located_by_uri(env, tmp_path):
-    r = ma(env, tmp_path, "-f", "json", "gs://gmodels/evil.pkl")
+    r = scan(env, tmp_path, "-f", "json", "gs://gmodels/evil.pkl")
     assert r.code == 1, r.stdout + r.stderr
-    assert _locations(r) == {"gs://gmodels/evil.pkl"}
+    assert locations(r) == {"gs://gmodels/evil.pkl"}
     assert any(i["rule_code"] == "MA-P001" for i in r.json()["issues"])
     assert {a["path"] for a in r.json()["assets"]} == {"gs://gmodels/evil.pkl"}
     assert str(tmp_path) not in r.stdout and "/tmp/" not in r.stdout
 
 
 def test_honest_object_is_clean(env, tmp_path):
-    r = ma(env, tmp_path, "-f", "json", "gs://gmodels/ok.pkl")
+    r = scan(env, tmp_path, "-f", "json", "gs://gmodels/ok.pkl")
     assert r.code == 0, r.stdout + r.stderr
     assert r.json()["files_scanned"] == 1
 
 
 @pytest.mark.parametrize("target", ["gs://gmodels/team/v1/", "gs://gmodels/team/v1"])
 def test_prefix_scans_scannable_objects_under_it(env, tmp_path, target):
-    r = ma(env, tmp_path, "-f", "json", "-v", target)
+    r = scan(env, tmp_path, "-f", "json", "-v", target)
     assert r.code == 1, r.stdout + r.stderr
-    assert _locations(r) == {"gs://gmodels/team/v1/model.pkl"}
+    assert locations(r) == {"gs://gmodels/team/v1/model.pkl"}
     assert {a["path"] for a in r.json()["assets"]} == {"gs://gmodels/team/v1/model.pkl",
                                                        "gs://gmodels/team/v1/sub/weights.pkl",
                                                        "gs://gmodels/team/v1/config.json"}
@@ -165,7 +96,7 @@ def test_prefix_scans_scannable_objects_under_it(env, tmp_path, target):
 
 
 def test_sarif_locates_findings_at_the_uri(env, tmp_path):
-    r = ma(env, tmp_path, "-f", "sarif", "gs://gmodels/evil.pkl")
+    r = scan(env, tmp_path, "-f", "sarif", "gs://gmodels/evil.pkl")
     assert r.code == 1, r.stdout + r.stderr
     uris = {loc["physicalLocation"]["artifactLocation"]["uri"] for run in r.json()["runs"]
             for result in run["results"] for loc in result["locations"]}
@@ -180,7 +111,7 @@ def test_sarif_locates_findings_at_the_uri(env, tmp_path):
     ("gs://gmodels/docs/", "no scannable files under gs://gmodels/docs/ (1 other object(s) not fetched)"),
 ])
 def test_missing_objects_are_coverage_findings(env, tmp_path, target, expected):
-    r = ma(env, tmp_path, "-f", "json", target)
+    r = scan(env, tmp_path, "-f", "json", target)
     assert r.code == 2, r.stdout + r.stderr
     issues = r.json()["issues"]
     assert [i["rule_code"] for i in issues] == ["MA-S010"], issues
@@ -196,7 +127,7 @@ def test_dry_run_lists_sizes_and_downloads_nothing(env, tmp_path):
     assert files["gs://gmodels/team/v1/model.pkl"]["download"] is True
     assert files["gs://gmodels/team/v1/README.md"]["skipped"] == "not a scannable file; not fetched"
     assert r.json()["download_files"] == 3
-    assert _blobs(tmp_path) == []
+    assert cached_files(tmp_path) == []
     text = run_cli("scan", "--dry-run", "gs://gmodels/evil.pkl", cwd=tmp_path, env=env)
     assert text.code == 0 and f"gs://gmodels/evil.pkl  -  {len(EVIL)} bytes  download" in text.stdout, text.stdout
 
@@ -204,7 +135,7 @@ def test_dry_run_lists_sizes_and_downloads_nothing(env, tmp_path):
 def test_cache_second_scan_downloads_nothing(gcs, env, tmp_path):
     cache = tmp_path / "cache"
     before = _downloads(gcs, "ok.pkl")
-    first = ma(env, tmp_path, "-f", "json", "--cache-dir", str(cache), "gs://gmodels/ok.pkl")
+    first = scan(env, tmp_path, "-f", "json", "--cache-dir", str(cache), "gs://gmodels/ok.pkl")
     assert first.code == 0, first.stdout + first.stderr
     blobs = list((cache / "blobs").iterdir())
     assert len(blobs) == 1 and blobs[0].name.startswith("gcsgen-")
@@ -216,7 +147,7 @@ def test_cache_second_scan_downloads_nothing(gcs, env, tmp_path):
     dry = run_cli("scan", "--dry-run", "-f", "json", "--cache-dir", str(cache), "gs://gmodels/ok.pkl",
                   cwd=tmp_path, env=env)
     assert dry.json()["download_files"] == 0 and dry.json()["files"][0]["cached"] is True
-    second = ma(env, tmp_path, "-f", "json", "--cache-dir", str(cache), "gs://gmodels/ok.pkl")
+    second = scan(env, tmp_path, "-f", "json", "--cache-dir", str(cache), "gs://gmodels/ok.pkl")
     assert second.code == 0 and {a["path"] for a in second.json()["assets"]} == {"gs://gmodels/ok.pkl"}
     marker = run_cli("scan", "--dry-run", "gs://gmodels/evil.pkl", cwd=tmp_path, env=env)  # a later request
     assert marker.code == 0
@@ -224,38 +155,35 @@ def test_cache_second_scan_downloads_nothing(gcs, env, tmp_path):
 
 
 def test_no_cache_leaves_nothing(env, tmp_path):
-    r = ma(env, tmp_path, "-f", "json", "--no-cache", "gs://gmodels/evil.pkl")
+    r = scan(env, tmp_path, "-f", "json", "--no-cache", "gs://gmodels/evil.pkl")
     assert r.code == 1
     assert not (tmp_path / "xdg" / "modelaudit").exists()
 
 
 def test_stream_gives_the_same_findings_and_keeps_nothing(env, tmp_path):
-    plain = ma(env, tmp_path, "-f", "json", "--no-cache", "gs://gmodels/team/")
-    streamed = ma(env, tmp_path, "-f", "json", "--stream", "gs://gmodels/team/")
+    plain = scan(env, tmp_path, "-f", "json", "--no-cache", "gs://gmodels/team/")
+    streamed = scan(env, tmp_path, "-f", "json", "--stream", "gs://gmodels/team/")
     assert plain.code == streamed.code == 1
     key = lambda r: sorted((i["location"], i["rule_code"]) for i in r.json()["issues"])  # noqa: E731
     assert key(streamed) == key(plain)
-    assert _blobs(tmp_path) == []  # --stream keeps no copy in the cache
+    assert cached_files(tmp_path) == []  # --stream keeps no copy in the cache
 
 
 def test_max_size_skips_before_download(gcs, env, tmp_path):
-    r = ma(env, tmp_path, "-f", "json", "--max-size", "1000", "gs://gmodels/big.pkl")
+    r = scan(env, tmp_path, "-f", "json", "--max-size", "1000", "gs://gmodels/big.pkl")
     assert r.code == 2, r.stdout
     issue = r.json()["issues"][0]
     assert issue["rule_code"] == "MA-S001" and issue["location"] == "gs://gmodels/big.pkl"
-    assert _blobs(tmp_path) == []
+    assert cached_files(tmp_path) == []
     assert _downloads(gcs, "big.pkl") == 0
 
 
 # --- credentials ----------------------------------------------------------------------------------------------
 
 
-class _TokenHandler(BaseHTTPRequestHandler):
+class _TokenHandler(QuietHandler):
     grants: list[bytes]
     reject = False
-
-    def log_message(self, *args) -> None:  # noqa: ANN002
-        pass
 
     def do_POST(self) -> None:  # noqa: N802
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -264,25 +192,17 @@ class _TokenHandler(BaseHTTPRequestHandler):
             status, answer = 400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
         else:
             status, answer = 200, {"access_token": ACCESS_TOKEN, "expires_in": 3600, "token_type": "Bearer"}
-        data = json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_body(status, json.dumps(answer).encode())
 
 
 @contextmanager
 def _token_server(reject: bool):
     grants: list[bytes] = []
-    handler = type("Token", (_TokenHandler,), {"grants": grants, "reject": reject})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_in_thread(type("Token", (_TokenHandler,), {"grants": grants, "reject": reject}))
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/token", grants
     finally:
-        server.shutdown()
-        server.server_close()
+        stop_server(server)
 
 
 def _service_account_file(path: Path, token_uri: str) -> Path:
@@ -301,10 +221,10 @@ def _service_account_file(path: Path, token_uri: str) -> Path:
 def test_service_account_credentials_are_used(env, tmp_path):
     with _token_server(reject=False) as (token_uri, grants):
         key_file = _service_account_file(tmp_path / "sa.json", token_uri)
-        r = ma({**env, "GOOGLE_APPLICATION_CREDENTIALS": str(key_file)}, tmp_path, "-f", "json", "-v",
+        r = scan({**env, "GOOGLE_APPLICATION_CREDENTIALS": str(key_file)}, tmp_path, "-f", "json", "-v",
                "gs://gmodels/evil.pkl")
     assert r.code == 1, r.stdout + r.stderr
-    assert _locations(r) == {"gs://gmodels/evil.pkl"}
+    assert locations(r) == {"gs://gmodels/evil.pkl"}
     assert grants and all(b"grant_type=urn" in g and b"assertion=" in g for g in grants)
     assert ACCESS_TOKEN not in r.stdout and ACCESS_TOKEN not in r.stderr
 
@@ -312,7 +232,7 @@ def test_service_account_credentials_are_used(env, tmp_path):
 def test_rejected_credentials_are_a_clear_finding(env, tmp_path):
     with _token_server(reject=True) as (token_uri, grants):
         key_file = _service_account_file(tmp_path / "sa.json", token_uri)
-        r = ma({**env, "GOOGLE_APPLICATION_CREDENTIALS": str(key_file)}, tmp_path, "-f", "json",
+        r = scan({**env, "GOOGLE_APPLICATION_CREDENTIALS": str(key_file)}, tmp_path, "-f", "json",
                "gs://gmodels/evil.pkl")
     assert r.code == 2, r.stdout + r.stderr
     issue = r.json()["issues"][0]
@@ -323,7 +243,7 @@ def test_rejected_credentials_are_a_clear_finding(env, tmp_path):
 
 
 def test_unreadable_credentials_file(env, tmp_path):
-    r = ma({**env, "GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "missing.json")}, tmp_path, "-f", "json",
+    r = scan({**env, "GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "missing.json")}, tmp_path, "-f", "json",
            "gs://gmodels/evil.pkl")
     assert r.code == 2
     assert "GOOGLE_APPLICATION_CREDENTIALS" in r.json()["issues"][0]["message"]
@@ -349,7 +269,7 @@ def test_missing_client_library_is_a_clear_incomplete_finding(env, tmp_path):
     shadow = tmp_path / "shadow" / "google" / "cloud" / "storage"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise ImportError('google-cloud-storage hidden for this test')\n")
-    r = ma({**env, "PYTHONPATH": str(tmp_path / "shadow")}, tmp_path, "-f", "json", "gs://gmodels/evil.pkl")
+    r = scan({**env, "PYTHONPATH": str(tmp_path / "shadow")}, tmp_path, "-f", "json", "gs://gmodels/evil.pkl")
     assert r.code == 2, r.stdout + r.stderr
     issue = r.json()["issues"][0]
     assert issue["rule_code"] == "MA-S006" and "pip install 'modelaudit[cloud]'" in issue["message"]

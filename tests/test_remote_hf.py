@@ -15,17 +15,10 @@ import pytest
 
 from .conftest import run_cli
 from .hub_server import Hub
+from .servers import EVIL, cache_env, free_port, locations, no_local_paths, scan, write_tree
 
 GOOD = "hf_good_token"
 HERE = Path(__file__).parent
-
-
-class _Payload:
-    def __reduce__(self):
-        return (os.system, ("echo modelaudit-test",))
-
-
-EVIL = pickle.dumps(_Payload(), protocol=2)
 
 
 def _torch_state() -> bytes:
@@ -62,10 +55,7 @@ def hub(tmp_path_factory):
         "gpt2": ({"pytorch_model.bin": honest, "config.json": b"{}"}, {}),
     }
     for repo_id, (files, _opts) in repos.items():
-        for path, data in files.items():
-            dest = root / repo_id / path
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(data)
+        write_tree(root / repo_id, files)
     (root / "repos.json").write_text(json.dumps({r: o for r, (_f, o) in repos.items()}))
     (root / "raw").mkdir()
     (root / "raw" / "evil.pkl").write_bytes(EVIL)
@@ -78,49 +68,36 @@ def hub(tmp_path_factory):
 @pytest.fixture
 def env(hub, tmp_path):
     return {"HF_ENDPOINT": hub.endpoint, "HF_HUB_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1",
-            "HF_HUB_OFFLINE": "", "HF_TOKEN": "", "HUGGING_FACE_HUB_TOKEN": "",
-            "XDG_CACHE_HOME": str(tmp_path / "xdg"), "MODELAUDIT_CACHE_DIR": "", "HF_HOME": str(tmp_path / "hf")}
-
-
-def ma(env, cwd, *args):
-    return run_cli("scan", "--no-isolation", *args, cwd=cwd, env=env, timeout=120)
-
-
-def _locations(result) -> set[str]:
-    return {i["location"].split(" (pos ")[0] for i in result.json()["issues"]}
-
-
-def _no_local_paths(result, tmp_path):
-    assert str(tmp_path) not in result.stdout
-    assert "/tmp/" not in result.stdout and ".cache/modelaudit" not in result.stdout
+            "HF_HUB_OFFLINE": "", "HF_TOKEN": "", "HUGGING_FACE_HUB_TOKEN": "", **cache_env(tmp_path),
+            "HF_HOME": str(tmp_path / "hf")}
 
 
 @pytest.mark.parametrize("target", ["https://huggingface.co/acme/evil", "https://hf.co/acme/evil", "hf://acme/evil",
                                     "https://huggingface.co/acme/evil/tree/main", "hf://acme/evil@main"])
 def test_repo_url_forms_are_located_by_uri(env, tmp_path, target):
-    r = ma(env, tmp_path, "-f", "json", target)
+    r = scan(env, tmp_path, "-f", "json", target)
     assert r.code == 1, r.stdout + r.stderr
-    locs = _locations(r)
+    locs = locations(r)
     assert "hf://acme/evil/pytorch_model.bin" in locs
     assert any(loc.startswith("hf://acme/evil/archive.zip:evil.pkl") for loc in locs), locs
     assert {a["path"] for a in r.json()["assets"]} >= {"hf://acme/evil/pytorch_model.bin", "hf://acme/evil/archive.zip"}
-    _no_local_paths(r, tmp_path)
+    no_local_paths(r, tmp_path)
 
 
 def test_revision_by_sha(hub, env, tmp_path):
     sha = hub.repos["acme/evil"].sha
     for target in (f"hf://acme/evil@{sha}", f"https://huggingface.co/acme/evil/tree/{sha}"):
-        r = ma(env, tmp_path, "-f", "json", target)
+        r = scan(env, tmp_path, "-f", "json", target)
         assert r.code == 1, r.stdout + r.stderr
-        assert f"hf://acme/evil@{sha}/pytorch_model.bin" in _locations(r)
+        assert f"hf://acme/evil@{sha}/pytorch_model.bin" in locations(r)
 
 
 @pytest.mark.parametrize("kind", ["resolve", "blob"])
 def test_single_file_urls(hub, env, tmp_path, kind):
     hub.log.clear()
-    r = ma(env, tmp_path, "-f", "json", f"https://huggingface.co/acme/evil/{kind}/main/pytorch_model.bin")
+    r = scan(env, tmp_path, "-f", "json", f"https://huggingface.co/acme/evil/{kind}/main/pytorch_model.bin")
     assert r.code == 1, r.stdout + r.stderr
-    assert _locations(r) == {"hf://acme/evil/pytorch_model.bin"}
+    assert locations(r) == {"hf://acme/evil/pytorch_model.bin"}
     fetched = {e["path"] for e in hub.file_downloads()}
     assert len(fetched) == 1  # only that file (through the CDN redirect)
     assert all(e["auth"] is None for e in hub.log)
@@ -130,7 +107,7 @@ def test_single_file_urls(hub, env, tmp_path, kind):
                                     "hf://acme/honest"])
 def test_honest_models_are_clean(hub, env, tmp_path, target):
     hub.log.clear()
-    r = ma(env, tmp_path, "-f", "json", target)
+    r = scan(env, tmp_path, "-f", "json", target)
     assert r.code == 0, r.stdout + r.stderr
     assert r.json()["files_scanned"] >= 2
     requested = " ".join(e["path"] for e in hub.log)
@@ -141,18 +118,18 @@ def test_default_cli_with_workers_and_text_output(env, tmp_path):
     r = run_cli("hf://acme/evil", cwd=tmp_path, env=env, timeout=120)
     assert r.code == 1, r.stdout + r.stderr
     assert "hf://acme/evil/pytorch_model.bin" in r.stdout
-    _no_local_paths(r, tmp_path)
+    no_local_paths(r, tmp_path)
 
 
 def test_private_repo_with_token_from_dotenv(hub, env, tmp_path):
-    r = ma(env, tmp_path, "-f", "json", "hf://acme/private-model")
+    r = scan(env, tmp_path, "-f", "json", "hf://acme/private-model")
     assert r.code == 2
     assert "HF_TOKEN" in r.stdout and "Traceback" not in r.stdout + r.stderr
     (tmp_path / ".env").write_text(f"# credentials\nexport HF_TOKEN=\"{GOOD}\"\n")
     hub.log.clear()
-    r = ma(env, tmp_path, "-f", "json", "-v", "hf://acme/private-model")
+    r = scan(env, tmp_path, "-f", "json", "-v", "hf://acme/private-model")
     assert r.code == 1, r.stdout + r.stderr
-    assert "hf://acme/private-model/model.pkl" in _locations(r)
+    assert "hf://acme/private-model/model.pkl" in locations(r)
     assert GOOD not in r.stdout + r.stderr
     assert any(e["auth"] == f"Bearer {GOOD}" for e in hub.log)
 
@@ -160,7 +137,7 @@ def test_private_repo_with_token_from_dotenv(hub, env, tmp_path):
 def test_token_from_environment_never_in_output(hub, env, tmp_path):
     out = tmp_path / "report.sarif"
     for args in (("-f", "json"), ("-v",), ("-f", "sarif", "-o", str(out))):
-        r = ma({**env, "HF_TOKEN": GOOD}, tmp_path, *args, "hf://acme/private-model")
+        r = scan({**env, "HF_TOKEN": GOOD}, tmp_path, *args, "hf://acme/private-model")
         assert r.code == 1, r.stdout + r.stderr
         assert GOOD not in r.stdout + r.stderr
     assert GOOD not in out.read_text()
@@ -169,7 +146,7 @@ def test_token_from_environment_never_in_output(hub, env, tmp_path):
 
 
 def test_wrong_token(env, tmp_path):
-    r = ma({**env, "HF_TOKEN": "hf_wrong_secret"}, tmp_path, "-v", "hf://acme/evil")
+    r = scan({**env, "HF_TOKEN": "hf_wrong_secret"}, tmp_path, "-v", "hf://acme/evil")
     assert r.code == 2
     assert "rejected the token" in r.stdout and "HF_TOKEN" in r.stdout
     assert "hf_wrong_secret" not in r.stdout + r.stderr and "Traceback" not in r.stdout + r.stderr
@@ -185,7 +162,7 @@ def test_wrong_token(env, tmp_path):
     ("https://huggingface.co/datasets/acme/data", "datasets are not supported"),
 ])
 def test_unavailable_targets_are_coverage_findings(env, tmp_path, target, expected):
-    r = ma(env, tmp_path, "-f", "json", target)
+    r = scan(env, tmp_path, "-f", "json", target)
     assert r.code == 2, r.stdout + r.stderr
     issues = r.json()["issues"]
     assert issues and all(i["rule_code"] == "MA-S010" for i in issues), issues
@@ -194,17 +171,13 @@ def test_unavailable_targets_are_coverage_findings(env, tmp_path, target, expect
 
 
 def test_missing_repo_with_token_is_404(env, tmp_path):
-    r = ma({**env, "HF_TOKEN": GOOD}, tmp_path, "hf://acme/no-such-model")
+    r = scan({**env, "HF_TOKEN": GOOD}, tmp_path, "hf://acme/no-such-model")
     assert r.code == 2 and "repository acme/no-such-model not found" in r.stdout
 
 
 def test_unreachable_endpoint(env, tmp_path):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    r = ma({**env, "HF_ENDPOINT": f"http://127.0.0.1:{port}"}, tmp_path, "hf://acme/evil")
+    port = free_port()  # nothing listens there
+    r = scan({**env, "HF_ENDPOINT": f"http://127.0.0.1:{port}"}, tmp_path, "hf://acme/evil")
     assert r.code == 2 and "cannot reach the Hugging Face Hub" in r.stdout, r.stdout + r.stderr
 
 
@@ -227,13 +200,13 @@ def test_dry_run_lists_sizes_and_downloads_nothing(hub, env, tmp_path):
 def test_cache_second_scan_downloads_nothing(hub, env, tmp_path):
     cache = tmp_path / "cache"
     hub.log.clear()
-    first = ma(env, tmp_path, "--cache-dir", str(cache), "-f", "json", "hf://acme/evil")
+    first = scan(env, tmp_path, "--cache-dir", str(cache), "-f", "json", "hf://acme/evil")
     assert first.code == 1 and len(hub.file_downloads()) == 3
     hub.log.clear()
-    second = ma(env, tmp_path, "--cache-dir", str(cache), "-f", "json", "hf://acme/evil")
+    second = scan(env, tmp_path, "--cache-dir", str(cache), "-f", "json", "hf://acme/evil")
     assert second.code == 1
     assert hub.file_downloads() == [], hub.log
-    assert _locations(first) == _locations(second)
+    assert locations(first) == locations(second)
     dry = run_cli("scan", "--dry-run", "-f", "json", "--cache-dir", str(cache), "hf://acme/evil", cwd=tmp_path,
                   env=env)
     assert dry.json()["download_files"] == 0
@@ -241,7 +214,7 @@ def test_cache_second_scan_downloads_nothing(hub, env, tmp_path):
 
 
 def test_default_cache_dir_is_under_xdg_cache_home(env, tmp_path):
-    r = ma(env, tmp_path, "hf://gpt2")
+    r = scan(env, tmp_path, "hf://gpt2")
     assert r.code == 0, r.stdout
     assert any((tmp_path / "xdg" / "modelaudit" / "blobs").iterdir())
 
@@ -250,7 +223,7 @@ def test_no_cache_downloads_every_time_and_leaves_nothing(hub, env, tmp_path):
     cache = tmp_path / "cache"
     for _ in range(2):
         hub.log.clear()
-        r = ma(env, tmp_path, "--no-cache", "--cache-dir", str(cache), "hf://acme/evil")
+        r = scan(env, tmp_path, "--no-cache", "--cache-dir", str(cache), "hf://acme/evil")
         assert r.code == 1
         assert len(hub.file_downloads()) == 3
     assert not cache.exists()
@@ -259,7 +232,7 @@ def test_no_cache_downloads_every_time_and_leaves_nothing(hub, env, tmp_path):
 
 def test_max_size_skips_large_files_before_download(hub, env, tmp_path):
     hub.log.clear()
-    r = ma(env, tmp_path, "-f", "json", "--max-size", "100", "hf://acme/honest")
+    r = scan(env, tmp_path, "-f", "json", "--max-size", "100", "hf://acme/honest")
     assert r.code == 2, r.stdout
     big = [i for i in r.json()["issues"] if i["rule_code"] == "MA-S001"]
     assert big and big[0]["location"] == "hf://acme/honest/pytorch_model.bin"
@@ -268,16 +241,16 @@ def test_max_size_skips_large_files_before_download(hub, env, tmp_path):
 
 def test_plain_http_single_file(hub, env, tmp_path):
     url = f"{hub.endpoint}/raw/evil.pkl"
-    r = ma(env, tmp_path, "-f", "json", url)
+    r = scan(env, tmp_path, "-f", "json", url)
     assert r.code == 1, r.stdout + r.stderr
-    assert _locations(r) == {url}
-    ok = ma(env, tmp_path, "-f", "json", f"{hub.endpoint}/raw/ok.pkl")
+    assert locations(r) == {url}
+    ok = scan(env, tmp_path, "-f", "json", f"{hub.endpoint}/raw/ok.pkl")
     assert ok.code == 0, ok.stdout
-    big = ma(env, tmp_path, "-f", "json", "--max-size", "10", url)
+    big = scan(env, tmp_path, "-f", "json", "--max-size", "10", url)
     assert big.code == 2 and big.json()["issues"][0]["rule_code"] == "MA-S001"
-    missing = ma(env, tmp_path, f"{hub.endpoint}/raw/none.pkl")
+    missing = scan(env, tmp_path, f"{hub.endpoint}/raw/none.pkl")
     assert missing.code == 2 and "HTTP 404" in missing.stdout
-    plain = ma(env, tmp_path, "http://example.invalid/model.pkl")
+    plain = scan(env, tmp_path, "http://example.invalid/model.pkl")
     assert plain.code == 2 and "refusing plain http://" in plain.stdout
 
 

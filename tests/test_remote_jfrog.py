@@ -3,49 +3,22 @@
 
 from __future__ import annotations
 
-import os
-import pickle
-from pathlib import Path
-
 import pytest
 
 from .artifactory_server import Artifactory
 from .conftest import run_cli
+from .servers import EVIL, LOOPBACK, MODEL_TREE, cache_env, cached_files, locations, scan, write_tree
 
 API_KEY = "akey-0123456789-secret"
 ACCESS = "atok-9876543210-secret"
 
 
-class _Payload:
-    def __reduce__(self):
-        return (os.system, ("echo modelaudit-test",))
-
-
-EVIL = pickle.dumps(_Payload(), protocol=2)
-HONEST = pickle.dumps({"w": [1.0, 2.0], "b": 0.5})
-
-
 @pytest.fixture(scope="module")
 def art(tmp_path_factory):
     root = tmp_path_factory.mktemp("artifactory")
-    files = {
-        "models/evil.pkl": EVIL,
-        "models/ok.pkl": HONEST,
-        "models/big.pkl": HONEST + b"\0" * 4096,
-        "models/team/v1/model.pkl": EVIL,
-        "models/team/v1/sub/weights.pkl": pickle.dumps([1, 2, 3]),
-        "models/team/v1/config.json": b'{"model_type": "demo"}',
-        "models/team/v1/README.md": b"# model card",
-        "models/team/v1/logo.png": b"\x89PNG\r\n\x1a\n" + b"0" * 32,
-        "models/broken/model.pkl": EVIL,
-        "models/docs/notes.md": b"nothing to scan",
-        "models/slow/model.pkl": EVIL,
-        "public/evil.pkl": EVIL,
-    }
-    for path, data in files.items():
-        dest = root / path
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(data)
+    write_tree(root, {**{f"models/{path}": data for path, data in MODEL_TREE.items()},
+                      "models/team/v1/logo.png": b"\x89PNG\r\n\x1a\n" + b"0" * 32,
+                      "models/broken/model.pkl": EVIL, "models/slow/model.pkl": EVIL, "public/evil.pkl": EVIL})
     server = Artifactory(root, api_keys={API_KEY}, access_tokens={ACCESS}, anonymous_repos={"public"},
                          corrupt={"models/broken/model.pkl"}, stall={"models/slow/model.pkl": 5.0}).start()
     yield server
@@ -54,16 +27,7 @@ def art(tmp_path_factory):
 
 @pytest.fixture
 def env(tmp_path):
-    return {"XDG_CACHE_HOME": str(tmp_path / "xdg"), "MODELAUDIT_CACHE_DIR": "", "JFROG_API_TOKEN": "",
-            "JFROG_ACCESS_TOKEN": "", "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
-
-
-def ma(env, cwd, *args):
-    return run_cli("scan", "--no-isolation", *args, cwd=cwd, env=env, timeout=120)
-
-
-def _locations(result) -> set[str]:
-    return {i["location"].split(" (pos ")[0] for i in result.json()["issues"]}
+    return {**cache_env(tmp_path), "JFROG_API_TOKEN": "", "JFROG_ACCESS_TOKEN": "", **LOOPBACK}
 
 
 def _no_secrets(result):
@@ -71,16 +35,11 @@ def _no_secrets(result):
         assert API_KEY not in text and ACCESS not in text
 
 
-def _blobs(tmp_path: Path) -> list[Path]:
-    blobs = tmp_path / "xdg" / "modelaudit" / "blobs"
-    return list(blobs.iterdir()) if blobs.exists() else []
-
-
 def test_api_key_from_environment_finds_malicious_file(art, env, tmp_path):
     art.log.clear()
-    r = ma({**env, "JFROG_API_TOKEN": API_KEY}, tmp_path, "-f", "json", "-v", art.url("models/evil.pkl"))
+    r = scan({**env, "JFROG_API_TOKEN": API_KEY}, tmp_path, "-f", "json", "-v", art.url("models/evil.pkl"))
     assert r.code == 1, r.stdout + r.stderr
-    assert _locations(r) == {art.url("models/evil.pkl")}
+    assert locations(r) == {art.url("models/evil.pkl")}
     assert {a["path"] for a in r.json()["assets"]} == {art.url("models/evil.pkl")}
     assert any(i["rule_code"] == "MA-P001" for i in r.json()["issues"])
     assert {e["auth"] for e in art.log} == {"api"}  # X-JFrog-Art-Api on every request
@@ -90,7 +49,7 @@ def test_api_key_from_environment_finds_malicious_file(art, env, tmp_path):
 
 def test_access_token_from_environment_is_sent_as_bearer(art, env, tmp_path):
     art.log.clear()
-    r = ma({**env, "JFROG_ACCESS_TOKEN": ACCESS}, tmp_path, "-f", "json", art.url("models/evil.pkl"))
+    r = scan({**env, "JFROG_ACCESS_TOKEN": ACCESS}, tmp_path, "-f", "json", art.url("models/evil.pkl"))
     assert r.code == 1, r.stdout + r.stderr
     assert {e["auth"] for e in art.log} == {"bearer"}
     _no_secrets(r)
@@ -100,7 +59,7 @@ def test_access_token_from_environment_is_sent_as_bearer(art, env, tmp_path):
                                                 ("--jfrog-access-token", ACCESS, "bearer")])
 def test_tokens_given_as_flags(art, env, tmp_path, flag, secret, kind):
     art.log.clear()
-    r = ma(env, tmp_path, "-f", "sarif", flag, secret, art.url("models/evil.pkl"))
+    r = scan(env, tmp_path, "-f", "sarif", flag, secret, art.url("models/evil.pkl"))
     assert r.code == 1, r.stdout + r.stderr
     assert {e["auth"] for e in art.log} == {kind}
     assert art.url("models/evil.pkl") in r.stdout
@@ -109,7 +68,7 @@ def test_tokens_given_as_flags(art, env, tmp_path, flag, secret, kind):
 
 def test_flag_wins_over_environment(art, env, tmp_path):
     art.log.clear()
-    r = ma({**env, "JFROG_API_TOKEN": "stale-token"}, tmp_path, "--jfrog-access-token", ACCESS,
+    r = scan({**env, "JFROG_API_TOKEN": "stale-token"}, tmp_path, "--jfrog-access-token", ACCESS,
            art.url("models/ok.pkl"))
     assert r.code == 0, r.stdout + r.stderr
     assert {e["auth"] for e in art.log} == {"bearer"}
@@ -117,21 +76,21 @@ def test_flag_wins_over_environment(art, env, tmp_path):
 
 def test_token_from_dotenv_in_working_directory(art, env, tmp_path):
     (tmp_path / ".env").write_text(f"# CI secrets\nJFROG_API_TOKEN={API_KEY}\n")
-    r = ma(env, tmp_path, "-f", "json", art.url("models/evil.pkl"))
+    r = scan(env, tmp_path, "-f", "json", art.url("models/evil.pkl"))
     assert r.code == 1, r.stdout + r.stderr
-    assert _locations(r) == {art.url("models/evil.pkl")}
+    assert locations(r) == {art.url("models/evil.pkl")}
     _no_secrets(r)
 
 
 def test_honest_file_is_clean(art, env, tmp_path):
-    r = ma({**env, "JFROG_API_TOKEN": API_KEY}, tmp_path, "-f", "json", art.url("models/ok.pkl"))
+    r = scan({**env, "JFROG_API_TOKEN": API_KEY}, tmp_path, "-f", "json", art.url("models/ok.pkl"))
     assert r.code == 0, r.stdout + r.stderr
     assert r.json()["files_scanned"] == 1
 
 
 def test_anonymous_repository_needs_no_token(art, env, tmp_path):
     art.log.clear()
-    r = ma(env, tmp_path, "-f", "json", art.url("public/evil.pkl"))
+    r = scan(env, tmp_path, "-f", "json", art.url("public/evil.pkl"))
     assert r.code == 1, r.stdout + r.stderr
     assert {e["auth"] for e in art.log} == {None}
 
@@ -139,12 +98,12 @@ def test_anonymous_repository_needs_no_token(art, env, tmp_path):
 @pytest.mark.parametrize("suffix", ["models/team/v1/", "models/team/v1"])
 def test_folder_scans_scannable_files_recursively(art, env, tmp_path, suffix):
     art.log.clear()
-    r = ma({**env, "JFROG_ACCESS_TOKEN": ACCESS}, tmp_path, "-f", "json", "-v", art.url(suffix))
+    r = scan({**env, "JFROG_ACCESS_TOKEN": ACCESS}, tmp_path, "-f", "json", "-v", art.url(suffix))
     assert r.code == 1, r.stdout + r.stderr
     base = art.url("models/team/v1/")
     assert {a["path"] for a in r.json()["assets"]} == {base + "model.pkl", base + "sub/weights.pkl",
                                                        base + "config.json"}
-    assert _locations(r) == {base + "model.pkl"}
+    assert locations(r) == {base + "model.pkl"}
     downloaded = {e["path"] for e in art.downloads()}
     assert downloaded <= {"/artifactory/models/team/v1/model.pkl", "/artifactory/models/team/v1/sub/weights.pkl",
                           "/artifactory/models/team/v1/config.json"}
@@ -156,13 +115,13 @@ def test_folder_scans_scannable_files_recursively(art, env, tmp_path, suffix):
 
 
 def test_folder_without_scannable_files(art, env, tmp_path):
-    r = ma({**env, "JFROG_API_TOKEN": API_KEY}, tmp_path, "-f", "json", art.url("models/docs/"))
+    r = scan({**env, "JFROG_API_TOKEN": API_KEY}, tmp_path, "-f", "json", art.url("models/docs/"))
     assert r.code == 2, r.stdout + r.stderr
     assert "no scannable files under" in r.json()["issues"][0]["message"]
 
 
 def test_missing_token_is_a_clear_finding(art, env, tmp_path):
-    r = ma(env, tmp_path, "-f", "json", art.url("models/evil.pkl"))
+    r = scan(env, tmp_path, "-f", "json", art.url("models/evil.pkl"))
     assert r.code == 2, r.stdout + r.stderr
     issue = r.json()["issues"][0]
     assert issue["rule_code"] == "MA-S010" and issue["location"] == art.url("models/evil.pkl")
@@ -173,7 +132,7 @@ def test_missing_token_is_a_clear_finding(art, env, tmp_path):
 @pytest.mark.parametrize("var", ["JFROG_API_TOKEN", "JFROG_ACCESS_TOKEN"])
 def test_wrong_token_is_rejected_and_never_printed(art, env, tmp_path, var):
     wrong = "wrong-token-abcdef-123456"
-    r = ma({**env, var: wrong}, tmp_path, "-f", "json", "-v", art.url("models/team/v1/"))
+    r = scan({**env, var: wrong}, tmp_path, "-f", "json", "-v", art.url("models/team/v1/"))
     assert r.code == 2, r.stdout + r.stderr
     issue = r.json()["issues"][0]
     assert "rejected the token from " + var in issue["message"] and "HTTP 401" in issue["message"]
@@ -182,20 +141,20 @@ def test_wrong_token_is_rejected_and_never_printed(art, env, tmp_path, var):
 
 def test_missing_file_and_repository(art, env, tmp_path):
     for path in ("models/nope.pkl", "nosuchrepo/x.pkl"):
-        r = ma({**env, "JFROG_API_TOKEN": API_KEY}, tmp_path, "-f", "json", art.url(path))
+        r = scan({**env, "JFROG_API_TOKEN": API_KEY}, tmp_path, "-f", "json", art.url(path))
         assert r.code == 2, r.stdout + r.stderr
         issue = r.json()["issues"][0]
         assert issue["message"] == f"not found in Artifactory: {art.url(path)} (HTTP 404)"
 
 
 def test_corrupted_download_is_an_integrity_finding_not_a_clean_file(art, env, tmp_path):
-    r = ma({**env, "JFROG_API_TOKEN": API_KEY}, tmp_path, "-f", "json", art.url("models/broken/model.pkl"))
+    r = scan({**env, "JFROG_API_TOKEN": API_KEY}, tmp_path, "-f", "json", art.url("models/broken/model.pkl"))
     assert r.code == 2, r.stdout + r.stderr
     issues = r.json()["issues"]
     assert [i["rule_code"] for i in issues] == ["MA-S016"], issues
     assert "checksum mismatch" in issues[0]["message"] and issues[0]["location"] == art.url("models/broken/model.pkl")
     assert r.json()["files_scanned"] == 0 or art.url("models/broken/model.pkl") in r.json()["incomplete_files"]
-    assert _blobs(tmp_path) == []  # the damaged bytes never enter the cache
+    assert cached_files(tmp_path) == []  # the damaged bytes never enter the cache
 
 
 def test_dry_run_lists_sizes_and_skipped_files_and_downloads_nothing(art, env, tmp_path):
@@ -219,20 +178,20 @@ def test_dry_run_lists_sizes_and_skipped_files_and_downloads_nothing(art, env, t
 def test_cache_second_scan_downloads_nothing(art, env, tmp_path):
     env = {**env, "JFROG_API_TOKEN": API_KEY}
     art.log.clear()
-    first = ma(env, tmp_path, "-f", "json", art.url("models/team/v1/"))
+    first = scan(env, tmp_path, "-f", "json", art.url("models/team/v1/"))
     assert first.code == 1 and len(art.downloads()) == 3
-    assert {b.name[:7] for b in _blobs(tmp_path)} == {"sha256-"}
+    assert {b.name[:7] for b in cached_files(tmp_path)} == {"sha256-"}
     art.log.clear()
-    second = ma(env, tmp_path, "-f", "json", art.url("models/team/v1/"))
+    second = scan(env, tmp_path, "-f", "json", art.url("models/team/v1/"))
     assert second.code == 1 and art.downloads() == []
-    assert _locations(second) == _locations(first)
+    assert locations(second) == locations(first)
     dry = run_cli("scan", "--dry-run", "-f", "json", art.url("models/team/v1/"), cwd=tmp_path, env=env)
     assert dry.json()["download_files"] == 0
 
 
 def test_max_size_skips_before_download(art, env, tmp_path):
     art.log.clear()
-    r = ma({**env, "JFROG_API_TOKEN": API_KEY}, tmp_path, "-f", "json", "--max-size", "1000",
+    r = scan({**env, "JFROG_API_TOKEN": API_KEY}, tmp_path, "-f", "json", "--max-size", "1000",
            art.url("models/big.pkl"))
     assert r.code == 2, r.stdout
     issue = r.json()["issues"][0]
@@ -241,16 +200,16 @@ def test_max_size_skips_before_download(art, env, tmp_path):
 
 
 def test_stalled_download_gives_up_after_timeout(art, env, tmp_path):
-    r = ma({**env, "JFROG_API_TOKEN": API_KEY}, tmp_path, "-f", "json", "--timeout", "1",
+    r = scan({**env, "JFROG_API_TOKEN": API_KEY}, tmp_path, "-f", "json", "--timeout", "1",
            art.url("models/slow/model.pkl"))
     assert r.code == 2, r.stdout + r.stderr
     issue = r.json()["issues"][0]
     assert issue["rule_code"] == "MA-S010" and "timed out" in issue["message"], issue
-    assert _blobs(tmp_path) == []
+    assert cached_files(tmp_path) == []
 
 
 def test_plain_http_off_loopback_is_refused_before_any_request(env, tmp_path):
-    r = ma({**env, "JFROG_API_TOKEN": API_KEY}, tmp_path, "-f", "json",
+    r = scan({**env, "JFROG_API_TOKEN": API_KEY}, tmp_path, "-f", "json",
            "http://artifacts.example.invalid/artifactory/models/evil.pkl")
     assert r.code == 2
     assert "refusing plain http://" in r.json()["issues"][0]["message"]

@@ -13,6 +13,7 @@ import pytest
 
 from .conftest import run_cli
 from .mlflow_server import ADMIN, client_env, shared_server
+from .servers import cache_env, locations, no_local_paths, scan
 
 pytest.importorskip("mlflow")
 
@@ -28,7 +29,7 @@ def mlflow_server(tmp_path_factory):
 @pytest.fixture
 def env(mlflow_server, tmp_path):
     endpoint, auth = mlflow_server
-    return {**client_env(endpoint, auth), "XDG_CACHE_HOME": str(tmp_path / "xdg"), "MODELAUDIT_CACHE_DIR": ""}
+    return {**client_env(endpoint, auth), **cache_env(tmp_path)}
 
 
 @pytest.fixture
@@ -41,16 +42,7 @@ def cwd(tmp_path):
 
 
 def ma(env, cwd, *args):
-    return run_cli("scan", "--no-isolation", *args, cwd=cwd, env=env, timeout=240)
-
-
-def _locations(result) -> set[str]:
-    return {i["location"].split(" (pos ")[0] for i in result.json()["issues"]}
-
-
-def _no_local_paths(result, tmp_path):
-    assert str(tmp_path) not in result.stdout
-    assert "/tmp/" not in result.stdout and ".cache/modelaudit" not in result.stdout
+    return scan(env, cwd, *args, timeout=240)  # importing the MLflow client alone takes seconds
 
 
 MALICIOUS_FORMS = ["models:/Fraud/2", "models:/Fraud/Latest", "models:/Fraud/latest", "models:/Fraud/LATEST",
@@ -61,13 +53,13 @@ def test_every_form_naming_the_malicious_version_is_located_by_uri(env, cwd, tmp
     # one run, many targets: each is resolved on its own (the client starts once, which keeps this fast)
     r = ma(env, cwd, "-f", "json", "-v", *MALICIOUS_FORMS)
     assert r.code == 1, r.stdout + r.stderr
-    locations = _locations(r)
+    found = locations(r)
     for target in MALICIOUS_FORMS:
-        assert f"{target}/model.pkl" in locations, (target, locations)
+        assert f"{target}/model.pkl" in found, (target, found)
     assert {i["rule_code"] for i in r.json()["issues"]} >= {"MA-P001"}
     assert {a["path"] for a in r.json()["assets"]} == {f"{t}/{name}" for t in MALICIOUS_FORMS
                                                        for name in ("model.pkl", "MLmodel")}
-    _no_local_paths(r, tmp_path)
+    no_local_paths(r, tmp_path)
     assert ADMIN[1] not in r.stdout + r.stderr  # the basic-auth password never shows, even with -v
 
 
@@ -88,8 +80,8 @@ def test_registry_uri_flag_as_documented(env, cwd, tmp_path):
     r = ma({**env, "MLFLOW_TRACKING_URI": "", "MLFLOW_REGISTRY_URI": "http://127.0.0.1:9"}, cwd, "-f", "json",
            "models:/Fraud/2", "--registry-uri", endpoint)
     assert r.code == 1, r.stdout + r.stderr
-    assert "models:/Fraud/2/model.pkl" in _locations(r)
-    _no_local_paths(r, tmp_path)
+    assert "models:/Fraud/2/model.pkl" in locations(r)
+    no_local_paths(r, tmp_path)
 
 
 def test_no_server_configured_is_a_clear_finding(env, cwd):

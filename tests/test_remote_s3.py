@@ -2,96 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import pickle
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from contextlib import contextmanager
-from pathlib import Path
-
 import pytest
 
 from .conftest import run_cli
+from .servers import EVIL, HONEST, aws_env, cache_env, locations, moto_server, no_local_paths, s3_client, scan, tool
 
 pytest.importorskip("boto3")
-_VENV_MOTO = Path(sys.executable).parent / "moto_server"
-MOTO = str(_VENV_MOTO) if _VENV_MOTO.exists() else shutil.which("moto_server") or str(_VENV_MOTO)
-if not os.path.exists(MOTO):
+if not tool("moto_server"):
     pytest.skip("moto_server (moto[server]) is not installed", allow_module_level=True)
-
-
-class _Payload:
-    def __reduce__(self):
-        return (os.system, ("echo modelaudit-test",))
-
-
-EVIL = pickle.dumps(_Payload(), protocol=2)
-HONEST = pickle.dumps({"w": [1.0, 2.0], "b": 0.5})
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _aws_env(root: Path, endpoint: str) -> dict[str, str]:
-    empty = root / "aws-empty"
-    empty.write_text("")
-    return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": str(empty),
-            "AWS_SHARED_CREDENTIALS_FILE": str(empty), "AWS_ENDPOINT_URL": endpoint,
-            "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
-
-
-@contextmanager
-def _moto_server(extra_env: dict[str, str] | None = None):
-    """moto_server on a free 127.0.0.1 port, in its own session; stopped by its process group."""
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([MOTO, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true", **(extra_env or {})})
-    try:
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with opener.open(f"{endpoint}/moto-api/", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.1)
-        yield endpoint
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
-def _client(endpoint: str):
-    import boto3
-
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
 
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
     root = tmp_path_factory.mktemp("moto")
-    with _moto_server() as endpoint:
-        s3 = _client(endpoint)
+    with moto_server() as endpoint:
+        s3 = s3_client(endpoint)
         s3.create_bucket(Bucket="models")
         s3.put_object(Bucket="models", Key="evil.pkl", Body=EVIL)
         s3.put_object(Bucket="models", Key="ok.pkl", Body=HONEST)
@@ -101,59 +26,46 @@ def moto(tmp_path_factory):
         s3.put_object(Bucket="models", Key="big.pkl", Body=HONEST + b"\0" * 4096)
         s3.create_bucket(Bucket="r2models")  # moto refuses CreateBucket from region "auto"
         s3.put_object(Bucket="r2models", Key="evil.pkl", Body=EVIL)
-        yield {"env": _aws_env(root, endpoint), "endpoint": endpoint}
+        yield {"env": aws_env(root, endpoint), "endpoint": endpoint}
 
 
 @pytest.fixture
 def env(moto, tmp_path):
-    return {**moto["env"], "XDG_CACHE_HOME": str(tmp_path / "xdg"), "MODELAUDIT_CACHE_DIR": ""}
-
-
-def ma(env, cwd, *args):
-    return run_cli("scan", "--no-isolation", *args, cwd=cwd, env=env, timeout=120)
-
-
-def _locations(result) -> set[str]:
-    return {i["location"].split(" (pos ")[0] for i in result.json()["issues"]}
-
-
-def _no_local_paths(result, tmp_path):
-    assert str(tmp_path) not in result.stdout
-    assert "/tmp/" not in result.stdout and ".cache/modelaudit" not in result.stdout
+    return {**moto["env"], **cache_env(tmp_path)}
 
 
 def test_malicious_object_is_located_by_uri(env, tmp_path):
-    r = ma(env, tmp_path, "-f", "json", "s3://models/evil.pkl")
+    r = scan(env, tmp_path, "-f", "json", "s3://models/evil.pkl")
     assert r.code == 1, r.stdout + r.stderr
-    assert "s3://models/evil.pkl" in _locations(r)
+    assert "s3://models/evil.pkl" in locations(r)
     assert {a["path"] for a in r.json()["assets"]} == {"s3://models/evil.pkl"}
-    _no_local_paths(r, tmp_path)
+    no_local_paths(r, tmp_path)
 
 
 def test_honest_object_is_clean(env, tmp_path):
-    r = ma(env, tmp_path, "-f", "json", "s3://models/ok.pkl")
+    r = scan(env, tmp_path, "-f", "json", "s3://models/ok.pkl")
     assert r.code == 0, r.stdout + r.stderr
 
 
 @pytest.mark.parametrize("target", ["s3://models/team/v1/", "s3://models/team/v1"])
 def test_prefix_scans_every_object_under_it(env, tmp_path, target):
-    r = ma(env, tmp_path, "-f", "json", target)
+    r = scan(env, tmp_path, "-f", "json", target)
     assert r.code == 1, r.stdout + r.stderr
-    assert "s3://models/team/v1/model.pkl" in _locations(r)
+    assert "s3://models/team/v1/model.pkl" in locations(r)
     assert {a["path"] for a in r.json()["assets"]} == {"s3://models/team/v1/model.pkl",
                                                        "s3://models/team/v1/sub/weights.pkl"}
-    _no_local_paths(r, tmp_path)
+    no_local_paths(r, tmp_path)
 
 
 def test_r2_with_region_auto(env, tmp_path):
-    r = ma(env, tmp_path, "-f", "json", "r2://r2models/evil.pkl")
+    r = scan(env, tmp_path, "-f", "json", "r2://r2models/evil.pkl")
     assert r.code == 1, r.stdout + r.stderr
-    assert "r2://r2models/evil.pkl" in _locations(r)
-    _no_local_paths(r, tmp_path)
+    assert "r2://r2models/evil.pkl" in locations(r)
+    no_local_paths(r, tmp_path)
 
 
 def test_r2_without_endpoint_is_a_clear_finding(env, tmp_path):
-    r = ma({k: v for k, v in env.items() if k != "AWS_ENDPOINT_URL"}, tmp_path, "r2://r2models/evil.pkl")
+    r = scan({k: v for k, v in env.items() if k != "AWS_ENDPOINT_URL"}, tmp_path, "r2://r2models/evil.pkl")
     assert r.code == 2 and "AWS_ENDPOINT_URL" in r.stdout, r.stdout + r.stderr
 
 
@@ -163,7 +75,7 @@ def test_r2_without_endpoint_is_a_clear_finding(env, tmp_path):
     ("s3://models/empty-prefix/", "no objects under s3://models/empty-prefix/"),
 ])
 def test_missing_objects_are_coverage_findings(env, tmp_path, target, expected):
-    r = ma(env, tmp_path, "-f", "json", target)
+    r = scan(env, tmp_path, "-f", "json", target)
     assert r.code == 2, r.stdout + r.stderr
     issues = r.json()["issues"]
     assert issues and all(i["rule_code"] == "MA-S010" for i in issues), issues
@@ -186,25 +98,25 @@ def test_dry_run_lists_sizes_and_downloads_nothing(env, tmp_path):
 
 def test_cache_by_etag_second_scan_downloads_nothing(env, tmp_path):
     cache = tmp_path / "cache"
-    first = ma(env, tmp_path, "-f", "json", "--cache-dir", str(cache), "s3://models/evil.pkl")
+    first = scan(env, tmp_path, "-f", "json", "--cache-dir", str(cache), "s3://models/evil.pkl")
     assert first.code == 1
     blobs = list((cache / "blobs").iterdir())
     assert len(blobs) == 1 and blobs[0].name.startswith("s3etag-")
     dry = run_cli("scan", "--dry-run", "-f", "json", "--cache-dir", str(cache), "s3://models/evil.pkl",
                   cwd=tmp_path, env=env)
     assert dry.json()["download_files"] == 0 and dry.json()["files"][0]["cached"] is True
-    second = ma(env, tmp_path, "-f", "json", "--cache-dir", str(cache), "s3://models/evil.pkl")
-    assert second.code == 1 and "s3://models/evil.pkl" in _locations(second)
+    second = scan(env, tmp_path, "-f", "json", "--cache-dir", str(cache), "s3://models/evil.pkl")
+    assert second.code == 1 and "s3://models/evil.pkl" in locations(second)
 
 
 def test_no_cache_leaves_nothing(env, tmp_path):
-    r = ma(env, tmp_path, "-f", "json", "--no-cache", "s3://models/evil.pkl")
+    r = scan(env, tmp_path, "-f", "json", "--no-cache", "s3://models/evil.pkl")
     assert r.code == 1
     assert not (tmp_path / "xdg" / "modelaudit").exists()
 
 
 def test_max_size_skips_before_download(env, tmp_path):
-    r = ma(env, tmp_path, "-f", "json", "--max-size", "1000", "s3://models/big.pkl")
+    r = scan(env, tmp_path, "-f", "json", "--max-size", "1000", "s3://models/big.pkl")
     assert r.code == 2, r.stdout
     issue = r.json()["issues"][0]
     assert issue["rule_code"] == "MA-S001" and issue["location"] == "s3://models/big.pkl"
@@ -217,13 +129,13 @@ def test_max_size_skips_before_download(env, tmp_path):
 
 def test_access_denied_is_a_clear_finding(tmp_path):
     """A real 403: moto enforces SigV4 after the first two calls, and key "testing" is unknown to its IAM."""
-    with _moto_server({"INITIAL_NO_AUTH_ACTION_COUNT": "2"}) as endpoint:
-        s3 = _client(endpoint)
+    with moto_server({"INITIAL_NO_AUTH_ACTION_COUNT": "2"}) as endpoint:
+        s3 = s3_client(endpoint)
         s3.create_bucket(Bucket="locked")
         s3.put_object(Bucket="locked", Key="evil.pkl", Body=EVIL)
-        env = {**_aws_env(tmp_path, endpoint), "XDG_CACHE_HOME": str(tmp_path / "xdg"), "MODELAUDIT_CACHE_DIR": ""}
+        env = {**aws_env(tmp_path, endpoint), **cache_env(tmp_path)}
         for target in ("s3://locked/evil.pkl", "s3://locked/"):
-            r = ma(env, tmp_path, "-f", "json", target)
+            r = scan(env, tmp_path, "-f", "json", target)
             assert r.code == 2, r.stdout + r.stderr
             issue = r.json()["issues"][0]
             assert issue["rule_code"] == "MA-S010" and issue["location"] == target
@@ -235,7 +147,7 @@ def test_missing_boto3_is_a_clear_incomplete_finding(env, tmp_path):
     shadow = tmp_path / "shadow"
     shadow.mkdir()
     (shadow / "boto3.py").write_text("raise ImportError('boto3 hidden for this test')\n")
-    r = ma({**env, "PYTHONPATH": str(shadow)}, tmp_path, "-f", "json", "s3://models/evil.pkl")
+    r = scan({**env, "PYTHONPATH": str(shadow)}, tmp_path, "-f", "json", "s3://models/evil.pkl")
     assert r.code == 2, r.stdout + r.stderr
     issue = r.json()["issues"][0]
     assert issue["rule_code"] == "MA-S006" and "pip install 'modelaudit[cloud]'" in issue["message"]

@@ -11,7 +11,6 @@ import pickle
 import pty
 import select
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -20,16 +19,9 @@ import pytest
 from .artifactory_server import Artifactory
 from .conftest import MODELAUDIT, run_cli
 from .hub_server import Hub
+from .servers import EVIL, aws_env, cache_env, moto_server, s3_client, tool, write_tree
 
 TOKEN = "akey-stream-secret-42"
-
-
-class _Payload:
-    def __reduce__(self):
-        return (os.system, ("echo modelaudit-test",))
-
-
-EVIL = pickle.dumps(_Payload(), protocol=2)
 FOLDER = {
     "a/model.pkl": EVIL,
     "a/sub/weights.pkl": pickle.dumps([1.0, 2.0, 3.0]),
@@ -43,9 +35,7 @@ LARGE = pickle.dumps(bytes(3_000_000))  # several download chunks, for the progr
 @pytest.fixture(scope="module")
 def art(tmp_path_factory):
     root = tmp_path_factory.mktemp("art-stream")
-    for path, data in {**{f"models/{k}": v for k, v in FOLDER.items()}, "models/large.pkl": LARGE}.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_bytes(data)
+    write_tree(root, {**{f"models/{k}": v for k, v in FOLDER.items()}, "models/large.pkl": LARGE})
     server = Artifactory(root, api_keys={TOKEN}).start()
     yield server
     server.stop()
@@ -54,34 +44,24 @@ def art(tmp_path_factory):
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
     root = tmp_path_factory.mktemp("hub-stream")
-    for path, data in FOLDER.items():
-        dest = root / "acme" / "stream" / path
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(data)
+    write_tree(root / "acme" / "stream", FOLDER)
     (root / "repos.json").write_text(json.dumps({"acme/stream": {}}))
     server = Hub(root).start()
     yield server
     server.stop()
 
 
-def _have_moto() -> bool:
-    return bool(importlib.util.find_spec("boto3") and importlib.util.find_spec("moto")
-                and (Path(sys.executable).parent / "moto_server").exists())
-
-
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    if not _have_moto():
+    if not (importlib.util.find_spec("boto3") and tool("moto_server")):
         pytest.skip("moto_server (moto[server]) is not installed")
-    from .test_remote_s3 import _aws_env, _client, _moto_server
-
     root = tmp_path_factory.mktemp("s3-stream")
-    with _moto_server() as endpoint:
-        client = _client(endpoint)
+    with moto_server() as endpoint:
+        client = s3_client(endpoint)
         client.create_bucket(Bucket="stream")
         for path, data in FOLDER.items():
             client.put_object(Bucket="stream", Key=path, Body=data)
-        yield _aws_env(root, endpoint)
+        yield aws_env(root, endpoint)
 
 
 def _target(kind: str, art, hub, request) -> tuple[str, dict[str, str]]:
@@ -107,7 +87,7 @@ def test_stream_keeps_one_file_on_disk_and_same_findings(kind, cache, art, hub, 
     from modelaudit.core import scan_model_directory_or_file
 
     target, extra = _target(kind, art, hub, request)
-    for key, value in {**extra, "MODELAUDIT_CACHE_DIR": "", "XDG_CACHE_HOME": str(tmp_path / "xdg")}.items():
+    for key, value in {**extra, **cache_env(tmp_path)}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)
     area = tmp_path / ("xdg" if cache else "tmp")
@@ -137,7 +117,7 @@ def test_stream_keeps_one_file_on_disk_and_same_findings(kind, cache, art, hub, 
 
 
 def test_stream_from_the_command_line_with_workers(art, tmp_path):
-    env = {"JFROG_API_TOKEN": TOKEN, "XDG_CACHE_HOME": str(tmp_path / "xdg"), "MODELAUDIT_CACHE_DIR": ""}
+    env = {"JFROG_API_TOKEN": TOKEN, **cache_env(tmp_path)}
     plain = run_cli("scan", "-f", "json", "--no-cache", art.url("models/a/"), cwd=tmp_path, env=env)
     streamed = run_cli("scan", "-f", "json", "--stream", "-j", "2", art.url("models/a/"), cwd=tmp_path, env=env)
     assert plain.code == streamed.code == 1, streamed.stdout + streamed.stderr
@@ -152,7 +132,7 @@ def test_stream_from_the_command_line_with_workers(art, tmp_path):
 def test_stream_with_local_and_remote_targets(art, tmp_path):
     local = tmp_path / "local.pkl"
     local.write_bytes(EVIL)
-    env = {"JFROG_API_TOKEN": TOKEN, "XDG_CACHE_HOME": str(tmp_path / "xdg"), "MODELAUDIT_CACHE_DIR": ""}
+    env = {"JFROG_API_TOKEN": TOKEN, **cache_env(tmp_path)}
     r = run_cli("scan", "-f", "json", "--stream", "--no-isolation", str(local), art.url("models/a/model.pkl"),
                 cwd=tmp_path, env=env)
     assert r.code == 1, r.stdout + r.stderr
@@ -180,7 +160,7 @@ def test_free_disk_check_counts_one_file_when_streaming(art, tmp_path, monkeypat
 
 
 def test_s3_prefix_fetches_only_scannable_files(s3, tmp_path):
-    env = {**s3, "XDG_CACHE_HOME": str(tmp_path / "xdg"), "MODELAUDIT_CACHE_DIR": ""}
+    env = {**s3, **cache_env(tmp_path)}
     dry = run_cli("scan", "--dry-run", "-f", "json", "s3://stream/a/", cwd=tmp_path, env=env)
     files = {f["path"]: f for f in dry.json()["files"]}
     assert files["s3://stream/a/README.md"]["skipped"] == "not a scannable file; not fetched"
@@ -198,8 +178,7 @@ def test_s3_prefix_fetches_only_scannable_files(s3, tmp_path):
 
 
 def _env(tmp_path) -> dict[str, str]:
-    env = {**os.environ, "JFROG_API_TOKEN": TOKEN, "XDG_CACHE_HOME": str(tmp_path / "xdg"), "MODELAUDIT_CACHE_DIR": "",
-           "NO_COLOR": "1"}
+    env = {**os.environ, "JFROG_API_TOKEN": TOKEN, **cache_env(tmp_path), "NO_COLOR": "1"}
     env.pop("CI", None)  # the default --progress is off under CI
     return env
 

@@ -68,7 +68,13 @@ def render_dry_run(paths: list[str], config: ScanConfig, as_json: bool) -> str:
     from .walk import expand
 
     plan = []
-    for entry in expand(paths):
+    entries = list(expand(paths))
+    dvc_rows = _dvc_rows(entries, config)  # a DVC pointer stands for the data it names
+    for index, entry in enumerate(entries):
+        if index in dvc_rows:
+            plan.extend(r for r in dvc_rows[index]
+                        if not (config.exclude_paths and path_matches(r["path"], config.exclude_paths)))
+            continue
         if config.exclude_paths and path_matches(entry.path, config.exclude_paths):
             continue  # the policy excludes it: it would not be scanned
         item = {"path": entry.path, "size": None, "format": None, "scanners": [], "skipped": entry.problem}
@@ -81,10 +87,55 @@ def render_dry_run(paths: list[str], config: ScanConfig, as_json: bool) -> str:
             except OSError as exc:
                 item["skipped"] = str(exc)
         plan.append(item)
+    _mark_tracked(plan, dvc_rows)
+    fetched = [p for p in plan if p.get("download")]
     if as_json:
+        extra = {"download_files": len(fetched), "download_bytes": sum(p["size"] or 0 for p in fetched)} \
+            if fetched else {}
         return dumps({"dry_run": True, **DRY_RUN_RESULT, "files": plan, "files_total": len(plan),
-                      "bytes_total": sum(p["size"] or 0 for p in plan)})
+                      "bytes_total": sum(p["size"] or 0 for p in plan), **extra})
     lines = [f"{p['path']}  {p['format'] or '-'}  {p['size'] if p['size'] is not None else '-'} bytes  "
-             f"{','.join(p['scanners']) or p['skipped'] or 'no scanner'}" for p in plan]
-    lines.append(f"Dry run: {len(plan)} file(s) would be scanned; nothing was read past the format header.")
+             f"{p['skipped'] or ('download' if p.get('download') else ','.join(p['scanners']) or 'no scanner')}"
+             f"{_dvc_note(p)}" for p in plan]
+    fetch = f" {len(fetched)} would be downloaded from DVC remotes;" if fetched else ""
+    lines.append(f"Dry run: {sum(1 for p in plan if not p['skipped'])} file(s) would be scanned;{fetch} nothing was "
+                 "read past the format header.")
     return "\n".join(lines) + "\n"
+
+
+def _dvc_rows(entries: list, config: ScanConfig) -> dict[int, list[dict]]:
+    """Dry-run rows of the DVC pointers among the entries (named ones, and ones a directory walk met)."""
+    candidates = [i for i, e in enumerate(entries) if not e.problem and e.path.endswith(".dvc")
+                  and os.path.basename(e.path) != ".dvc" and os.path.isfile(e.path)]
+    if not candidates:
+        return {}
+    from .sources.dvc import plan_pointer
+
+    walked = {os.path.normpath(e.path) for e in entries}
+    rows: dict[int, list[dict]] = {}
+    for index in candidates:
+        found = plan_pointer(entries[index].path, config, entries[index].explicit)
+        if found is None:
+            continue
+        for row in found:  # a workspace file that the walk lists is listed once, marked as DVC-tracked
+            if not entries[index].explicit and os.path.normpath(row["path"]) in walked:
+                row["listed"] = True
+        rows[index] = found
+    return rows
+
+
+def _mark_tracked(plan: list[dict], dvc_rows: dict[int, list[dict]]) -> None:
+    tracked = {os.path.normpath(r["path"]): r["dvc"] for rows in dvc_rows.values() for r in rows
+               if r.get("listed") and "dvc" in r}
+    plan[:] = [p for p in plan if not p.pop("listed", None)]
+    for p in plan:
+        if os.path.normpath(p["path"]) in tracked and "dvc" not in p:
+            p["dvc"] = tracked[os.path.normpath(p["path"])]
+
+
+def _dvc_note(row: dict) -> str:
+    info = row.get("dvc")
+    if not info:
+        return ""
+    remote = f" {info['remote']!r}" if info["from"] == "remote" and info.get("remote") else ""
+    return f"  (DVC {info['from']}{remote}, {info['pointer']})"

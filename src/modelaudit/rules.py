@@ -428,6 +428,13 @@ _TABLE: tuple[Rule, ...] = (
     Rule("MA-X123", "Malformed CatBoost model", W,
          "The CatBoost model's magic, header size or flatbuffer core is out of bounds; the native loader may "
          "read past the file.", "CWE-20"),
+    Rule("MA-X124", "XGBoost scan budget exceeded", W,
+         "The model holds more tree nodes than the scanner walks; the remaining trees were only sized, their "
+         "node links were not checked.", "CWE-400", coverage=True),
+    Rule("MA-X125", "Out-of-range index in XGBoost model", W,
+         "A tree's child links point outside its node array, back into the tree (a loop) or at a deleted node, "
+         "or a split feature, output group or linear weight index exceeds what the model declares. Native "
+         "predictors follow these indices unchecked: out-of-bounds reads or endless walks.", "CWE-129"),
     # --- metadata ----------------------------------------------------------------
     Rule("MA-C001", "Code in model metadata", W,
          "Metadata is meant to be descriptive text; code-like content suggests an attempt to get it evaluated by "

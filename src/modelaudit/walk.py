@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 _SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".venv", "node_modules", ".mypy_cache",
                         ".pytest_cache", ".tox"})
+_DVC_SKIP = frozenset({"cache", "tmp"})
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ def _walk_dir(root: str) -> Iterator[Entry]:
                 yield Entry(os.path.join(dirpath, name), False,
                             f"symbolic link to {target} outside the scanned directory", "MA-S011")
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not os.path.islink(os.path.join(dirpath, d)))
+        if os.path.basename(dirpath) == ".dvc" and dirpath != root:
+            # DVC's object cache and scratch space: the objects are scanned through their pointers, under
+            # their real names (sources/dvc.py); naming the folder itself scans it as it is
+            dirnames[:] = [d for d in dirnames if d not in _DVC_SKIP]
         for name in sorted(filenames):
             full = os.path.join(dirpath, name)
             if os.path.islink(full):

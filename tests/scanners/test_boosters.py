@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from pathlib import Path
 
 import flatbuffers
 import lightgbm as lgb
@@ -115,23 +116,208 @@ def test_ubjson_length_bomb(tmp_path):
     assert "MA-X121" in codes(scan(path))
 
 
-def _legacy(objective: bytes = b"binary:logistic", gbm: bytes = b"gbtree", magic: bytes = b"binf") -> bytes:
-    header = struct.pack("<fIi", 0.5, 4, 0).ljust(136, b"\x00")
-    names = struct.pack("<Q", len(objective)) + objective + struct.pack("<Q", len(gbm)) + gbm
-    return magic + header + names + b"\x00" * 200
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "xgboost"
+LEGACY = sorted(FIXTURES.glob("*.model"))
+LEFT = -(1 << 31)  # a node's parent field has the top bit set when the node is its parent's left child
 
 
-def test_legacy_binary_header(tmp_path):
-    good, bare, bad = tmp_path / "a.model", tmp_path / "b.bst", tmp_path / "c.model"
-    good.write_bytes(_legacy())
-    bare.write_bytes(_legacy(magic=b""))
-    bad.write_bytes(_legacy(gbm=b"evil!!"))
-    assert detect_path(str(bare)).format == "xgboost_binary"
-    assert findings(scan(good)) == [] and findings(scan(bare)) == []
-    assert "MA-X121" in codes(scan(bad))
+def _stump(leaf: float = 0.25) -> list[tuple]:
+    """(parent, left, right, split index, value): a root split on feature 0 and two leaves."""
+    return [(-1, 1, 2, 0, 0.5), (LEFT | 0, -1, -1, 0, leaf), (0, -1, -1, 0, -leaf)]
+
+
+def _tree(nodes: list[tuple], num_deleted: int = 0, num_nodes: int | None = None, leaf_vector: int = 0) -> bytes:
+    param = struct.pack("<6i", 1, len(nodes) if num_nodes is None else num_nodes, num_deleted, 1, 4, leaf_vector)
+    body = b"".join(struct.pack("<iiiIf", *node) for node in nodes)
+    return param.ljust(148, b"\0") + body + b"\0" * 16 * len(nodes)
+
+
+def _text(raw: bytes) -> bytes:
+    return struct.pack("<Q", len(raw)) + raw
+
+
+def _floats(count: int) -> bytes:
+    return struct.pack(f"<Q{count}f", count, *[0.5] * count)
+
+
+def _legacy(trees: list[bytes] | None = None, objective: bytes = b"binary:logistic", gbm: bytes = b"gbtree",
+            magic: bytes = b"binf", attrs: dict | None = None, num_trees: int | None = None,
+            tree_info: list[int] | None = None, booster_body: bytes | None = None, weight_drop: int | None = None,
+            tail: bytes = b"") -> bytes:
+    """A legacy binary model built byte by byte (xgboost 1.x layout: magic, version 1.7, attributes)."""
+    trees = [_tree(_stump()), _tree(_stump(-0.5))] if trees is None else trees
+    attrs = {"note": "built byte by byte"} if attrs is None else attrs
+    header = struct.pack("<fIiiiII", 0.5, 4, 0, 1 if attrs else 0, 0, 1, 7).ljust(136, b"\0")
+    if booster_body is None:
+        booster_body = struct.pack("<i", len(trees) if num_trees is None else num_trees).ljust(160, b"\0")
+        booster_body += b"".join(trees) + b"".join(struct.pack("<i", g) for g in tree_info or [0] * len(trees))
+        if gbm == b"dart":
+            booster_body += _floats(len(trees) if weight_drop is None else weight_drop)
+    pairs = b"".join(_text(k.encode()) + _text(v.encode()) for k, v in attrs.items())
+    extra = struct.pack("<Q", len(attrs)) + pairs if attrs else b""
+    return magic + header + _text(objective) + _text(gbm) + booster_body + extra + tail
+
+
+def _gblinear(weights: int) -> bytes:
+    body = b"\0" * 136 + _floats(weights)
+    return _legacy(gbm=b"gblinear", booster_body=body)
+
+
+def _first_node(raw: bytes) -> int:
+    """Offset of the first tree's first node in a gbtree model."""
+    pos = (4 if raw[:4] == b"binf" else 0) + 136
+    for _ in range(2):
+        pos += 8 + struct.unpack_from("<Q", raw, pos)[0]
+    return pos + 160 + 148
+
+
+def _x(result: dict, rule: str) -> list[str]:
+    return [i["message"] for i in result["issues"] if i["rule_code"] == rule]
+
+
+def test_legacy_fixtures_are_present():
+    assert {p.name.split("_", 1)[0] for p in LEGACY} == {"xgb090", "xgb17", "xgb21"} and len(LEGACY) == 18
+
+
+@pytest.mark.parametrize("path", LEGACY, ids=[p.stem for p in LEGACY])
+def test_legacy_binary_written_by_xgboost_is_clean(path):
+    """Models saved by xgboost 0.90, 1.7.6 and 2.1.4 (tests/fixtures/xgboost/generate.py): every tree walked."""
+    assert detect_path(str(path)).format == "xgboost_binary"
+    result = scan(path)
+    assert findings(result) == [] and result["has_errors"] is False and result["scanner_names"] == ["xgboost"]
+    check = next(c for c in result["checks"] if c["name"] == "xgboost binary structure")
+    assert check["status"] == "passed"
+    if "gblinear" not in path.name:
+        trees = 12 if "multiclass" in path.name else 4
+        assert f" {trees} trees" in check["message"] and " 0 nodes" not in check["message"]
+    assert result["bytes_scanned"] == path.stat().st_size
+
+
+def test_legacy_fixture_with_deleted_nodes_is_walked():
+    from modelaudit.scanners._xgboost_binary import read_legacy
+
+    for path in FIXTURES.glob("*_binary_pruned.model"):
+        raw = path.read_bytes()
+        pos, deleted = _first_node(raw) - 148, 0
+        for _ in range(4):
+            _, nodes, dead = struct.unpack_from("<3i", raw, pos)
+            deleted, pos = deleted + dead, pos + 148 + 36 * nodes
+        summary = read_legacy(raw, lambda: None)
+        assert deleted > 0 and summary.problems == [] and summary.nodes_checked > 50
+
+
+def test_byte_built_legacy_models_are_clean(tmp_path):
+    for name, raw in {"a.model": _legacy(), "b.bst": _legacy(magic=b""), "c.model": _legacy(gbm=b"dart"),
+                      "d.model": _gblinear(5), "e.model": _legacy(trees=[], attrs={})}.items():
+        (tmp_path / name).write_bytes(raw)
+        assert detect_path(str(tmp_path / name)).format == "xgboost_binary"
+        result = scan(tmp_path / name)
+        assert findings(result) == [] and result["has_errors"] is False, (name, result["issues"])
     notes = tmp_path / "notes.txt"
     notes.write_text("binfmt_misc notes: nothing to see\n")
     assert detect_path(str(notes)).format == "text"
+
+
+_LOOP = [(-1, 1, 2, 0, 0.5), (LEFT | 0, 3, 1, 1, 0.5), (0, -1, -1, 0, 0.1), (LEFT | 1, -1, -1, 0, 0.2)]
+_DEAD = [(-1, 1, 2, 0, 0.5), (LEFT | 0, -1, -1, 0, 0.1), (0, -1, -1, 0xFFFFFFFF, 0.2)]
+
+
+@pytest.mark.parametrize("raw,rule,needle", [
+    (b"binf" + b"\0" * 60, "MA-X121", "learner parameters needs 136 bytes"),
+    (_legacy(num_trees=1 << 30), "MA-X121", "declare 1073741824 trees"),
+    (_legacy(trees=[_tree(_stump(), num_nodes=1 << 28)]), "MA-X121", "declares 268435456 nodes"),
+    (_legacy(trees=[_tree(_stump(), num_nodes=-3)]), "MA-X121", "declares -3 nodes"),
+    (_legacy(trees=[_tree(_stump(), leaf_vector=5)]), "MA-X121", "size_leaf_vector=5"),
+    (_legacy()[:-80], "MA-X121", "declares 3 nodes but only 82 bytes remain"),
+    (_legacy(trees=[_tree([(-1, 1, 99, 0, 0.5)] + _stump()[1:])]), "MA-X125", "child 99 outside nodes 1..2"),
+    (_legacy(trees=[_tree([(-1, 0, 2, 0, 0.5)] + _stump()[1:])]), "MA-X125", "child 0 outside"),
+    (_legacy(trees=[_tree(_LOOP)]), "MA-X125", "node 1 points back to node 1"),
+    (_legacy(trees=[_tree(_DEAD, num_deleted=1)]), "MA-X125", "node 2 is reachable but marked deleted"),
+    (_legacy(trees=[_tree(_DEAD)]), "MA-X121", "num_deleted is 0 but 1 nodes"),
+    (_legacy(trees=[_tree(_stump() + [(-1, -1, -1, 0, 1.0)])]), "MA-X121", "node 3 is neither reachable"),
+    (_legacy(trees=[_tree([(-1, 1, 2, 0, 0.5), (0, -1, -1, 0, 1.0), (LEFT | 0, -1, -1, 0, 1.0)])]), "MA-X125",
+     "does not name node 0 as its parent"),
+    (_legacy(trees=[_tree([(-1, 1, 2, 77, 0.5)] + _stump()[1:])]), "MA-X125", "splits on feature 77"),
+    (_legacy(trees=[_tree(_stump(float("nan")))]), "MA-X121", "has value nan"),
+    (_legacy(trees=[_tree(_stump(float("inf")))]), "MA-X121", "has value -inf"),
+    (_legacy(trees=[_tree([(-1, 1, 2, 0, float("nan"))] + _stump()[1:])]), "MA-X121", "NaN split condition"),
+    (_legacy(tree_info=[0, 5]), "MA-X125", "output group 5"),
+    (_legacy(tail=b"#!/bin/sh\necho hidden\n"), "MA-X121", "22 bytes follow the model"),
+    (_legacy(objective=b"x" * 300), "MA-X121", "300 bytes long"),
+    (_legacy()[:140] + struct.pack("<Q", (1 << 64) - 1) + _legacy()[148:], "MA-X121",
+     "objective name at offset 140 is 18446744073709551615 bytes long"),
+    (_legacy(gbm=b"evil!!"), "MA-X121", "booster name 'evil!!'"),
+    (_legacy(attrs={"k": "v"})[:-9] + struct.pack("<Q", 1 << 40) + b"v", "MA-X121",
+     "attribute 'k' length at offset 874 declares 1099511627776 items"),
+    (_legacy(attrs={"k": "v"})[:-26] + struct.pack("<Q", 100_001) + b"\0" * 16 * 100_001, "MA-X121",
+     "attribute count at offset 857 is 100001 (more than 100000"),
+    (_legacy(gbm=b"dart", weight_drop=1), "MA-X121", "weight_drop holds 1 weights for 2 trees"),
+    (_gblinear(3), "MA-X125", "gblinear holds 3 weights"),
+    (_gblinear(9), "MA-X121", "gblinear holds 9 weights, expected 5"),
+])
+def test_hostile_legacy_binary(tmp_path, raw, rule, needle):
+    path = tmp_path / "hostile.model"
+    path.write_bytes(raw)
+    assert detect_path(str(path)).format == "xgboost_binary"
+    result = scan(path)
+    assert any(needle in m for m in _x(result, rule)), result["issues"]
+
+
+def test_truncated_legacy_binary_is_incomplete(tmp_path, cli):
+    raw = (FIXTURES / "xgb17_multiclass.model").read_bytes()
+    for cut in (160, len(raw) // 2, len(raw) - 3):
+        (tmp_path / f"cut{cut}.model").write_bytes(raw[:cut])
+        result = scan(tmp_path / f"cut{cut}.model")
+        assert _x(result, "MA-X121") and result["has_errors"] is True
+    run = cli("scan", str(tmp_path / f"cut{len(raw) // 2}.model"))
+    assert run.code == 1 and "1 incomplete" in run.stdout  # a warning outranks the incomplete outcome
+
+
+def test_real_legacy_models_with_hostile_edits(tmp_path, cli):
+    raw = bytearray((FIXTURES / "xgb090_regression.model").read_bytes())
+    node = _first_node(bytes(raw))
+    assert struct.unpack_from("<iii", raw, node) == (-1, 1, 2)
+    out_of_range, loop = bytearray(raw), bytearray(raw)
+    struct.pack_into("<i", out_of_range, node + 4, 4000)  # root's left child far past the node array
+    struct.pack_into("<i", loop, node + 20 + 8, 1)  # node 1 (a split) sends its right branch back to itself
+    for name, data, needle in (("oor.model", out_of_range, "child 4000"), ("loop.model", loop, "points back")):
+        (tmp_path / name).write_bytes(bytes(data))
+        result = scan(tmp_path / name)
+        assert any(needle in m for m in _x(result, "MA-X125")), result["issues"]
+        assert cli("scan", str(tmp_path / name)).code == 1
+    garbage = tmp_path / "garbage.model"
+    garbage.write_bytes(bytes(raw) + b"\x00" * 7)
+    assert any("7 bytes follow" in m for m in _x(scan(garbage), "MA-X121"))
+
+
+def test_legacy_attributes_with_code_and_credentials(tmp_path):
+    path = tmp_path / "attrs.model"
+    path.write_bytes(_legacy(attrs={"hook": "__import__('os').system('echo hi')", "key": "AKIAABCDEFGHIJKLMNOP"}))
+    assert {"MA-C001", "MA-C002"} <= codes(scan(path))
+
+
+def test_legacy_node_budget(tmp_path, monkeypatch):
+    from modelaudit.scanners import boosters
+    from modelaudit.scanners._xgboost_binary import read_legacy
+
+    raw = (FIXTURES / "xgb17_multiclass.model").read_bytes()
+    summary = read_legacy(raw, lambda: None, node_budget=10)
+    assert summary.trees == 12 and summary.trees_unwalked > 0 and summary.nodes_checked <= 10
+    assert summary.problems == [] and summary.bytes_read == len(raw)  # unwalked trees are still sized
+    monkeypatch.setattr(boosters, "NODE_BUDGET", 10)
+    path = tmp_path / "many.model"
+    path.write_bytes(raw)
+    result = scan(path)
+    assert _x(result, "MA-X124") and result["has_errors"] is True and not _x(result, "MA-X121")
+
+
+def test_pickle_renamed_bst_is_still_a_pickle(tmp_path):
+    import pickle
+
+    path = tmp_path / "model.bst"
+    path.write_bytes(pickle.dumps({"weights": [0.5, 0.25]}, protocol=2))
+    assert detect_path(str(path)).format == "pickle"
+    assert "pickle" in scan(path)["scanner_names"]
 
 
 def _edit_lgb(tmp_path, edit) -> str:

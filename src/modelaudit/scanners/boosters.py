@@ -17,6 +17,7 @@ from typing import Any
 from ._flatbuffer import FlatBuffer, FlatBufferError, FlatLimits
 from ._metadata_checks import code_snippet, credential_kind
 from ._ubjson import Reader, TypedArray, UbjsonError
+from ._xgboost_binary import NODE_BUDGET, read_legacy
 from .base import BaseScanner
 
 MAX_JSON = 1024 * 1024 * 1024
@@ -66,7 +67,7 @@ class XGBoostScanner(BaseScanner):
     def check(self, blob, result, ctx) -> None:  # noqa: ANN001
         where, fmt = blob.location, self._format(blob)
         if fmt == "xgboost_binary":
-            self._check_binary(blob, result)
+            self._check_binary(blob, result, ctx)
             return
         if blob.size > MAX_JSON:
             result.report("MA-X121", f"XGBoost model of {blob.size} bytes exceeds the parse limit", where)
@@ -98,27 +99,35 @@ class XGBoostScanner(BaseScanner):
         return detect(blob.head(HEAD_SIZE), blob.name, blob.size).format
 
     @staticmethod
-    def _check_binary(blob, result) -> None:  # noqa: ANN001
-        head = blob.head(4096)
-        start = 4 if head.startswith(b"binf") else 0
-        problems = _Problems()
-        if len(head) < start + 152:
-            problems.add(f"file of {blob.size} bytes is shorter than the learner header")
-        else:
-            base_score, num_feature, num_class = struct.unpack_from("<fIi", head, start)
-            if not (base_score == base_score) or num_feature > 1 << 31 or not 0 <= num_class < 1 << 20:
-                problems.add(f"learner header is implausible (num_feature={num_feature}, num_class={num_class})")
-            pos = start + 136
-            for what, limit in (("objective", 256), ("booster", 16)):
-                n = struct.unpack_from("<Q", head, pos)[0] if pos + 8 <= len(head) else -1
-                name = head[pos + 8:pos + 8 + n] if 0 <= n <= limit else b""
-                if not name or not name.isascii() or (what == "booster" and name.decode() not in _GBMS):
-                    problems.add(f"{what} name at offset {pos} is unreadable")
-                    break
-                pos += 8 + n
-        result.bytes_scanned += min(blob.size, 4096)
-        ok = problems.report(result, "MA-X121", "XGBoost binary model", blob.location)
-        result.add_check("xgboost binary header", ok, "legacy learner header checked", blob.location)
+    def _check_binary(blob, result, ctx) -> None:  # noqa: ANN001
+        where = blob.location
+        with blob.buffer() as buf:
+            summary = read_legacy(buf, ctx.check_deadline, NODE_BUDGET)
+        result.bytes_scanned += summary.bytes_read
+        for rule, problem in summary.problems:
+            result.report(rule, f"XGBoost binary model: {problem}", where, {"problem": problem})
+        for key, value in summary.attributes:
+            _check_attribute(key, value, result, where)
+        if summary.trees_unwalked:
+            result.report("MA-X124", f"{summary.trees_unwalked} of {summary.trees} trees were sized but not walked "
+                          f"(node budget {NODE_BUDGET} reached)", where, {"trees_unwalked": summary.trees_unwalked})
+            result.mark_incomplete()
+        if summary.stopped:
+            result.mark_incomplete()
+        result.add_check("xgboost binary structure", not summary.problems,
+                         f"{summary.booster or 'unknown'} model, version {summary.version[0]}.{summary.version[1]}: "
+                         f"{summary.trees} trees, {summary.nodes_checked} nodes walked", where)
+
+
+def _check_attribute(key: str, value: Any, result, where: str) -> None:  # noqa: ANN001
+    text = value if isinstance(value, str) else ""
+    snippet, kind = code_snippet(text), credential_kind(text)
+    if snippet:
+        result.report("MA-C001", f"Model attribute {key!r} contains code-like text ({snippet!r})", where,
+                      {"key": key, "match": snippet})
+    if kind:
+        result.report("MA-C002", f"Model attribute {key!r} contains what looks like a {kind}", where,
+                      {"key": key, "kind": kind})
 
 
 def _check_model(model: Any, problems: _Problems, result, where: str) -> int:  # noqa: ANN001
@@ -130,14 +139,7 @@ def _check_model(model: Any, problems: _Problems, result, where: str) -> int:  #
         problems.add(f"'version' is {str(version)[:40]}, not [major, minor, patch]")
     learner = model["learner"]
     for key, value in (learner.get("attributes") or {}).items() if isinstance(learner.get("attributes"), dict) else []:
-        text = value if isinstance(value, str) else ""
-        snippet, kind = code_snippet(text), credential_kind(text)
-        if snippet:
-            result.report("MA-C001", f"Model attribute {key!r} contains code-like text ({snippet!r})", where,
-                          {"key": key, "match": snippet})
-        if kind:
-            result.report("MA-C002", f"Model attribute {key!r} contains what looks like a {kind}", where,
-                          {"key": key, "kind": kind})
+        _check_attribute(key, value, result, where)
     objective = learner.get("objective")
     if not (isinstance(objective, dict) and isinstance(objective.get("name"), str)):
         problems.add("learner has no objective name")

@@ -5,7 +5,8 @@ S3 and R2 objects and prefixes (s3://, r2://; see s3.py), Google Cloud Storage o
 (gs://; see gcs.py) — both need the `cloud` extra —, JFrog Artifactory files and folders
 (https://HOST/artifactory/REPO/PATH; see jfrog.py) and plain HTTPS URLs of one model file (http:// only to
 loopback), MLflow registry models (models:/NAME/VERSION, …/latest, …@ALIAS; see mlflow.py, extra `mlflow`)
-and DVC pointer files (*.dvc, resolved to the data they name; see dvc.py, extra `dvc`).
+and DVC pointer files (*.dvc, resolved to the data they name; see dvc.py, extra `dvc`), also those a
+directory walk meets, from local copies only.
 Folder-like targets fetch only scannable files (selection.py).
 
 `open_targets` downloads (or takes from the cache, see cache.py) and yields walk entries for local files;
@@ -155,10 +156,23 @@ def open_targets(paths: list[str], config: ScanConfig, cache_dir: str | None = N
     `bars` draws download progress (progress.terminal_bars); silent by default."""
     from ..walk import expand
 
-    if not any(_resolved_here(p) for p in paths):
-        yield Targets(list(expand(paths)))
+    # local paths only: walked once; DVC pointers met in a directory need the slower path below
+    walked = {} if any(_resolved_here(p) for p in paths) else {p: list(expand([p])) for p in paths}
+    if walked and not any(_has_pointer(entries) for entries in walked.values()):
+        yield Targets([e for p in paths for e in walked[p]])
         return
     store = None
+
+    def get_store():  # noqa: ANN202 - created at the first target that needs one
+        nonlocal store
+        if store is None:
+            from .cache import Store
+            from .http import stall_timeout
+
+            store = Store(config.cache, cache_dir, stream=config.stream, bars=bars,
+                          timeout=stall_timeout(config.limits.timeout))
+        return store
+
     targets = Targets([])
     token = hf_token()
     if token:
@@ -174,14 +188,14 @@ def open_targets(paths: list[str], config: ScanConfig, cache_dir: str | None = N
     try:
         for target in paths:
             if not _resolved_here(target):
-                targets.entries.extend(expand([target]))
-                continue
-            if store is None:
-                from .cache import Store
-                from .http import stall_timeout
+                entries = walked.get(target) or list(expand([target]))
+                if _has_pointer(entries):
+                    from .dvc import resolve_walked
 
-                store = Store(config.cache, cache_dir, stream=config.stream, bars=bars,
-                              timeout=stall_timeout(config.limits.timeout))
+                    entries = resolve_walked(entries, config, get_store, targets.mappings)
+                targets.entries.extend(entries)
+                continue
+            get_store()
             found = _guarded(target, lambda t=target: _fetch(t, config, store, token, targets.mappings),
                              targets.secrets)
             if config.stream:
@@ -237,6 +251,11 @@ def _resolved_here(target: str) -> bool:
     from .dvc import is_pointer
 
     return is_pointer(target)
+
+
+def _has_pointer(entries: list[Entry]) -> bool:
+    """A directory walk met a file named `*.dvc` (checked by name only: most scans have none)."""
+    return any(not e.explicit and e.problem is None and e.path.endswith(".dvc") for e in entries)
 
 
 def _is_jfrog(target: str) -> bool:
@@ -343,11 +362,8 @@ def plan_remote(target: str, config: ScanConfig, cache_dir: str | None = None) -
     from . import huggingface as hf
     from .cache import default_cache_dir
     from .http import SourceError, check_plain_url, redact_url
+    from .objects import plan_row as row
     from .selection import SKIPPED_REASON
-
-    def row(path: str, size: int | None, skipped: str | None, download: bool = False) -> dict[str, Any]:
-        return {"path": path, "size": size, "format": None, "scanners": [], "skipped": skipped,
-                "download": download}
 
     if not is_fetchable(target):
         return [row(target, None, unsupported_message(target))]
@@ -395,7 +411,7 @@ def render_dry_run(paths: list[str], config: ScanConfig, as_json: bool, cache_di
     """The dry-run listing for targets that include remote ones (local ones as listing.render_dry_run)."""
     import json
 
-    from ..listing import DRY_RUN_RESULT, render_dry_run as render_local
+    from ..listing import DRY_RUN_RESULT, _dvc_note, render_dry_run as render_local
     from ..report.json import dumps
 
     plan: list[dict[str, Any]] = []
@@ -415,7 +431,7 @@ def render_dry_run(paths: list[str], config: ScanConfig, as_json: bool, cache_di
         size = f"{p['size']} bytes" if p["size"] is not None else "- bytes"
         what = p["skipped"] or ("download" if p.get("download") else "cached" if p.get("cached") else
                                 ",".join(p["scanners"]) or "no scanner")
-        lines.append(f"{p['path']}  {p['format'] or '-'}  {size}  {what}")
+        lines.append(f"{p['path']}  {p['format'] or '-'}  {size}  {what}{_dvc_note(p)}")
     lines.append(f"Dry run: {sum(1 for p in plan if not p['skipped'])} file(s) would be scanned; "
                  f"{len(fetched)} would be downloaded ({download_bytes} bytes); nothing was downloaded.")
     return "\n".join(lines) + "\n"

@@ -8,6 +8,8 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from .http import SourceError, download
 from .progress import NO_BARS, Bars
@@ -99,8 +101,7 @@ class Store:
         if blob is not None and self.has(key, size):
             _place(blob, dest)
             return
-        partial = self.new_partial()
-        try:
+        with self.partial() as partial:
             with self.bars.bar(os.path.basename(dest), size) as bar:
                 got = download(url, partial, token=token, max_bytes=max_bytes, expected_size=size,
                                on_chunk=bar.advance, timeout=self.timeout)
@@ -111,14 +112,22 @@ class Store:
             if key and key.startswith("gitsha1-") and got.git_sha1 != key[8:]:
                 raise SourceError(f"download of {os.path.basename(dest)} does not match its git blob id {key[8:]}")
             publish(partial, None if self.stream else blob, dest)
-        finally:
-            if os.path.exists(partial):
-                os.unlink(partial)
 
     def new_partial(self) -> str:
         """A fresh path in the work folder for a download in progress."""
         self.downloads += 1
         return os.path.join(self.work, f"partial-{os.getpid()}-{self.downloads - 1}")
+
+    @contextmanager
+    def partial(self) -> Iterator[str]:
+        """A fresh path to download into; whatever is still there when the block ends (a download that
+        failed or was not published) is removed, so a half-written file is never scanned or cached."""
+        path = self.new_partial()
+        try:
+            yield path
+        finally:
+            if os.path.exists(path):
+                os.unlink(path)
 
 
 def publish(partial: str, blob: str | None, dest: str) -> None:

@@ -11,6 +11,11 @@ older ones, whose text files were hashed with CRLF turned into LF. Remotes: loca
 and S3-compatible stores (boto3; `endpointurl`, `region`, `profile` and keys from .dvc/config and
 config.local, else the standard AWS variables). Downloads are kept in the cache under their md5.
 
+In a directory scan (`resolve_walked`) a pointer stands for its data too, but only what is on this machine
+is read: the workspace copy (which the walk scans as it is; a mismatch is reported) or the DVC cache. Data
+that only a remote holds is reported as not scanned (MA-S010) rather than downloaded. `plan_pointer` gives
+the dry-run rows.
+
 Nothing of dvc itself is imported: the pointer is read with PyYAML (extra `dvc`) and the config with a
 small parser, so scanning never runs a DVC repository's code or hooks. Findings are located at the
 output's path next to the pointer (`models/model.pkl` for `models/model.pkl.dvc`).
@@ -22,7 +27,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +47,10 @@ _CHUNK = 1 << 20
 MISMATCH = "MA-S017"
 
 
+class NotPointer(SourceError):
+    """A `.dvc` file that is no DVC pointer (not YAML, no `outs`): in a directory it is just a file."""
+
+
 def is_pointer(target: str) -> bool:
     """A local file named `something.dvc` (the `.dvc` folder of a repository is not one)."""
     name = os.path.basename(target.rstrip("/"))
@@ -59,6 +68,7 @@ class Out:
     size: int | None
     legacy: bool  # no `hash: md5`: the DVC 2 object layout and text hashing
     remote: str | None
+    nfiles: int | None = None  # directory outputs: how many files the listing names
 
 
 def read_pointer(path: str) -> list[Out]:
@@ -69,15 +79,16 @@ def read_pointer(path: str) -> list[Out]:
     with open(path, "rb") as fh:
         raw = fh.read(_MAX_POINTER + 1)
     if len(raw) > _MAX_POINTER:
-        raise SourceError(f"{path} is larger than {_MAX_POINTER} bytes: not a DVC pointer file")
+        raise NotPointer(f"{path} is larger than {_MAX_POINTER} bytes: not a DVC pointer file")
     try:
         doc = yaml.safe_load(raw)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SourceError(f"{path} is not a valid DVC pointer file: {str(exc).splitlines()[0]}") from None
+        raise NotPointer(f"{path} is not a valid DVC pointer file: {str(exc).splitlines()[0]}") from None
     outs = doc.get("outs") if isinstance(doc, dict) else None
     if not isinstance(outs, list) or not outs:
-        raise SourceError(f"{path} is not a DVC pointer file: it has no `outs` list")
-    return [_out(path, item) for item in outs]
+        raise NotPointer(f"{path} is not a DVC pointer file: it has no `outs` list")
+    # repeated entries (YAML aliases make thousands cheaply) are read once
+    return list(dict.fromkeys(_out(path, item) for item in outs))
 
 
 def _out(pointer: str, item: Any) -> Out:
@@ -91,10 +102,14 @@ def _out(pointer: str, item: Any) -> Out:
     hex_ = md5[:-4] if is_dir else md5
     if not _MD5.match(hex_):
         raise SourceError(f"{pointer}: {item['path']} has an invalid md5 {str(item.get('md5'))[:80]!r}")
-    size = item.get("size")
+    size, nfiles = (_count(item.get(k)) for k in ("size", "nfiles"))
     remote = item.get("remote")
-    return Out(item["path"], hex_, is_dir, size if isinstance(size, int) and not isinstance(size, bool) else None,
-               item.get("hash") != "md5", remote if isinstance(remote, str) else None)
+    return Out(item["path"], hex_, is_dir, size, item.get("hash") != "md5", remote if isinstance(remote, str) else None,
+               nfiles)
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 @dataclass
@@ -172,6 +187,15 @@ def object_names(md5: str, is_dir: bool, legacy: bool) -> list[str]:
 
 def file_md5(path: str, legacy: bool) -> set[str]:
     """The md5 of the bytes; for legacy pointers also that of text with CRLF line ends made LF."""
+    return set(_md5s(path, legacy))
+
+
+def recorded_md5(path: str, legacy: bool) -> str:
+    """The md5 `dvc add` records for the file (DVC 2 hashed text files with LF line ends)."""
+    return _md5s(path, legacy)[-1]
+
+
+def _md5s(path: str, legacy: bool) -> tuple[str, ...]:
     plain = hashlib.md5(usedforsecurity=False)
     unix = hashlib.md5(usedforsecurity=False) if legacy else None
     with open(path, "rb") as fh:
@@ -183,7 +207,7 @@ def file_md5(path: str, legacy: bool) -> set[str]:
             plain.update(chunk)
             if unix is not None:
                 unix.update(chunk.replace(b"\r\n", b"\n"))  # a CR LF split across chunks stays; rare
-    return {plain.hexdigest()} | ({unix.hexdigest()} if unix is not None else set())
+    return (plain.hexdigest(),) + ((unix.hexdigest(),) if unix is not None else ())
 
 
 class LocalRemote:
@@ -271,7 +295,7 @@ class Found:
 class Resolver:
     """Finds verified copies of the objects of one pointer's outputs."""
 
-    def __init__(self, pointer: str, config: ScanConfig, store: Store) -> None:
+    def __init__(self, pointer: str, config: ScanConfig, store: Store | None) -> None:
         self.pointer, self.config, self.store = pointer, config, store
         self.repo = find_repo(pointer)
         self._remotes: dict[str | None, Any] = {}
@@ -285,26 +309,11 @@ class Resolver:
              remote_name: str | None, size: int | None = None) -> Found:
         """A copy of object `md5` (`where` names it in messages): the workspace file, then the cache, then
         the remote. Copies that hash differently are recorded as problems and passed over."""
-        found = Found()
-        expected = md5
-        candidates: list[tuple[str, str]] = []
-        if workspace is not None and os.path.isfile(workspace):
-            candidates.append(("the workspace copy", workspace))
-        if self.repo.cache_dir:
-            candidates += [("the DVC cache object", os.path.join(self.repo.cache_dir, *n.split("/")))
-                           for n in object_names(md5, is_dir, legacy)]
         remote = self.remote(remote_name)
-        if isinstance(remote, LocalRemote):
-            candidates += [(f"the object in {remote.describe()}", p) for n in object_names(md5, is_dir, legacy)
-                           if (p := remote.local_path(n))]
-        for label, path in candidates:
-            if not os.path.isfile(path):
-                continue
-            if expected in file_md5(path, legacy and not is_dir):
-                found.path, found.kind = path, "workspace" if path == workspace else "object"
-                return found
-            found.problems.append((where, f"{label} of {where} ({path}) does not match the md5 {expected} recorded "
-                                   f"in {self.pointer}; not scanned", MISMATCH))
+        found = self.local(md5, is_dir, legacy, where, workspace, remote if isinstance(remote, LocalRemote) else None)
+        if found.path:
+            return found
+        assert self.store is not None
         key = f"dvcmd5-{md5}" if not is_dir else None
         if key and self.store.has(key, size):
             found.path, found.kind = self._place(self.store.blob_path(key), where), "store"
@@ -322,6 +331,33 @@ class Resolver:
         found.problems.append((where, f"{where} (md5 {md5}) is not in {' or '.join(places) or 'any known place'}"
                                f"{hint}; run `dvc pull` or `dvc push`, or scan the file itself", "MA-S010"))
         return found
+
+    def local(self, md5: str, is_dir: bool, legacy: bool, where: str, workspace: str | None,
+              remote: LocalRemote | None = None) -> Found:
+        """A verified copy in the workspace, the DVC cache or a folder remote; reads nothing else."""
+        found = Found()
+        candidates: list[tuple[str, str]] = []
+        if workspace is not None and os.path.isfile(workspace):
+            candidates.append(("the workspace copy", workspace))
+        candidates += [("the DVC cache object", p) for p in self.cache_objects(md5, is_dir, legacy)]
+        if remote is not None:
+            candidates += [(f"the object in {remote.describe()}", p) for n in object_names(md5, is_dir, legacy)
+                           if (p := remote.local_path(n))]
+        for label, path in candidates:
+            if not os.path.isfile(path):
+                continue
+            if md5 in file_md5(path, legacy and not is_dir):
+                found.path, found.kind = path, "workspace" if path == workspace else "object"
+                return found
+            found.problems.append((where, f"{label} of {where} ({path}) does not match the md5 {md5} recorded "
+                                   f"in {self.pointer}; not scanned", MISMATCH))
+        return found
+
+    def cache_objects(self, md5: str, is_dir: bool, legacy: bool) -> list[str]:
+        """Where the object would be in the repository's DVC cache (it may not be there)."""
+        if not self.repo.cache_dir:
+            return []
+        return [os.path.join(self.repo.cache_dir, *n.split("/")) for n in object_names(md5, is_dir, legacy)]
 
     def _place(self, blob: str, where: str) -> str:
         from .cache import _place
@@ -454,7 +490,7 @@ def _out_entries(resolver: Resolver, out: Out, base: str, mappings: list[tuple[s
         yield from _found_entries(resolver.store, found, file_where, mappings, explicit=False)
 
 
-def _found_entries(store: Store, found: Found, where: str, mappings: list[tuple[str, str]],
+def _found_entries(store: Store | None, found: Found, where: str, mappings: list[tuple[str, str]],
                    explicit: bool) -> Iterator[Entry]:
     from ..walk import Entry
 
@@ -463,6 +499,7 @@ def _found_entries(store: Store, found: Found, where: str, mappings: list[tuple[
         return
     path = found.path
     if found.kind == "object":
+        assert store is not None
         # scanned under the output's file name (the extension is a format hint) through a link; the
         # repository's object itself is never moved or changed
         path = os.path.join(store.new_dir(), _safe_name(where))
@@ -495,9 +532,332 @@ def _read_listing(path: str, max_entries: int) -> list[tuple[str, str]]:
         if not isinstance(md5, str) or not _MD5.match(md5.lower()) or not isinstance(rel, str) or not _safe_rel(rel):
             raise SourceError(f"directory listing {path} has an invalid entry {str(item)[:120]!r}")
         out.append((md5.lower(), rel))
-    return out
+    return list(dict.fromkeys(out))
 
 
 def _inside(path: str, root: str) -> bool:
     path, root = os.path.normpath(path), os.path.normpath(root)
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+# --- pointers met in a directory walk -------------------------------------------------------------------
+#
+# A directory scan reads what is on this machine: an output present in the workspace is scanned there by
+# the walk and checked against its pointer; one that is not is taken from the DVC cache (verified) and
+# scanned under its output's path. Data that could only come from a remote is never downloaded by a
+# directory scan: it is reported as not scanned (MA-S010, so the scan is never clean) with the way to get it.
+
+
+def walked_pointer(entry: Entry) -> bool:
+    """A file named `something.dvc` found by a directory walk (cheap: no reading)."""
+    name = os.path.basename(entry.path)
+    return not entry.explicit and entry.problem is None and len(name) > len(SUFFIX) and name.endswith(SUFFIX)
+
+
+def resolve_walked(entries: list[Entry], config: ScanConfig, get_store: Callable[[], Store],
+                   mappings: list[tuple[str, str]]) -> list[Entry]:
+    """The entries of one directory walk with each DVC pointer replaced by the data it names."""
+    seen = {os.path.normpath(e.path) for e in entries}  # what the walk scans (or reports) already
+    replaced: dict[int, list[Entry]] = {}
+    caches: set[str] = set()
+    for index, entry in enumerate(entries):
+        if walked_pointer(entry):
+            resolved = _walked_pointer_entries(entry.path, config, get_store, mappings, seen, caches)
+            if resolved is not None:
+                replaced[index] = resolved
+    out: list[Entry] = []
+    for index, entry in enumerate(entries):
+        if index in replaced:
+            out.extend(replaced[index])
+        elif not any(_inside(os.path.abspath(entry.path), cache) for cache in caches):
+            out.append(entry)  # a cache kept elsewhere than .dvc/cache: its objects come through pointers
+    return out
+
+
+def _walked_pointer_entries(pointer: str, config: ScanConfig, get_store: Callable[[], Store],
+                            mappings: list[tuple[str, str]], seen: set[str], caches: set[str]) -> list[Entry] | None:
+    """What one pointer stands for in a directory scan; None for a `.dvc` file that is no pointer."""
+    from ..walk import Entry
+
+    try:
+        outs = read_pointer(pointer)
+    except NotPointer:
+        return None
+    except MissingDependency as exc:
+        return [Entry(pointer, False, f"{exc}; the data this DVC pointer names was not checked", "MA-S006")]
+    except SourceError as exc:
+        return [Entry(pointer, False, str(exc), exc.rule_code)]
+    resolver = Resolver(pointer, config, None)
+    if resolver.repo.cache_dir and os.path.normpath(resolver.repo.cache_dir) != os.path.join(
+            os.path.normpath(resolver.repo.root or ""), ".dvc", "cache"):
+        caches.add(os.path.abspath(resolver.repo.cache_dir))
+    walk = _Walk(resolver, get_store, mappings, seen)
+    found: list[Entry] = []
+    for out in outs:
+        try:
+            found.extend(walk.output(out))
+        except (OSError, SourceError) as exc:  # an unreadable copy or listing: that output is not scanned
+            found.append(Entry(pointer, False, f"cannot check the data of {pointer} ({out.path}): "
+                               f"{getattr(exc, 'strerror', None) or exc}", getattr(exc, "rule_code", "MA-S010")))
+    return found
+
+
+@dataclass
+class _Walk:
+    resolver: Resolver
+    get_store: Callable[[], Store]
+    mappings: list[tuple[str, str]]
+    seen: set[str]
+
+    @property
+    def pointer(self) -> str:
+        return self.resolver.pointer
+
+    def output(self, out: Out) -> Iterator[Entry]:
+        from ..walk import Entry
+
+        where = _output_path(self.pointer, out)
+        limit = self.resolver.repo.root or os.path.dirname(os.path.abspath(self.pointer))
+        if os.path.isabs(out.path) or not _inside(os.path.abspath(where), limit):
+            yield Entry(where, False, f"{self.pointer} points outside its repository ({out.path}); not followed",
+                        "MA-S010")
+        elif not out.is_dir:
+            if os.path.isfile(where):
+                yield from self.workspace_file(where, out.md5, out.legacy)
+                return
+            if self.once(where):
+                return
+            found = self.resolver.local(out.md5, False, out.legacy, where, None)
+            absent = found.path is None and not found.problems
+            yield from self.found(found, where)
+            if absent:
+                yield Entry(where, False, _not_local(self.resolver, out, where), "MA-S010")
+        else:
+            yield from self.directory(out, where)
+
+    def once(self, where: str) -> bool:
+        """True when another pointer already named this output (it is taken from the cache once)."""
+        key = os.path.normpath(where)
+        if key in self.seen:
+            return True
+        self.seen.add(key)
+        return False
+
+    def workspace_file(self, path: str, md5: str, legacy: bool) -> Iterator[Entry]:
+        """Scanned as it is (by the walk); a copy other than the recorded version is reported."""
+        from ..walk import Entry
+
+        if md5 not in file_md5(path, legacy):
+            yield Entry(path, False, f"the workspace copy of {path} does not match the md5 {md5} recorded in "
+                        f"{self.pointer}: it was scanned as it is, the recorded version was not (scan "
+                        f"{self.pointer} to check that one)", MISMATCH)
+        if os.path.normpath(path) not in self.seen:  # outside the scanned folder, or in one the walk skips
+            self.seen.add(os.path.normpath(path))
+            yield Entry(path, explicit=False)
+
+    def found(self, found: Found, where: str) -> Iterator[Entry]:
+        from ..walk import Entry
+
+        config = self.resolver.config
+        if found.path is not None and config.exclude_paths:
+            from ..policy import path_matches
+
+            if path_matches(where, config.exclude_paths):
+                found.path = None  # excluded by the policy: an entry at its real path lets the scan say so
+                yield Entry(where, explicit=False)
+        yield from _found_entries(self.get_store() if found.path else None, found, where, self.mappings,
+                                  explicit=False)
+
+    def directory(self, out: Out, where: str) -> Iterator[Entry]:
+        from ..walk import Entry, expand
+
+        listing = self.resolver.local(out.md5, True, out.legacy, where, None)
+        yield from (Entry(loc, False, msg, code) for loc, msg, code in listing.problems)
+        if listing.path is None:
+            if os.path.isdir(where):  # the files are scanned as they are; check them as a whole
+                yield from self.workspace_folder(out, where)
+                yield from (e for e in expand([where]) if os.path.normpath(e.path) not in self.seen)
+            elif not listing.problems:
+                yield Entry(where, False, _not_local(self.resolver, out, where), "MA-S010")
+            return
+        try:
+            files = _read_listing(listing.path, self.resolver.config.limits.max_members)
+        except SourceError as exc:
+            yield Entry(where, False, str(exc), exc.rule_code)
+            return
+        missing = []
+        for md5, rel in files:
+            file_where = os.path.join(where, *rel.split("/"))
+            if os.path.isfile(file_where):
+                yield from self.workspace_file(file_where, md5, out.legacy)
+                continue
+            if self.once(file_where):
+                continue
+            found = self.resolver.local(md5, False, out.legacy, file_where, None)
+            if found.path is None and not found.problems:
+                missing.append(rel)
+            yield from self.found(found, file_where)
+        if missing:
+            yield Entry(where, False, _not_local(self.resolver, out, where, missing, len(files)), "MA-S010")
+
+    def workspace_folder(self, out: Out, where: str) -> Iterator[Entry]:
+        """Without the listing in the cache, the folder is hashed the way `dvc add` does (a JSON list of
+        md5 and relpath, sorted by relpath) and compared with the pointer's md5."""
+        from ..walk import Entry
+
+        files = []
+        for dirpath, dirnames, filenames in os.walk(where):
+            dirnames.sort()
+            for name in filenames:
+                path = os.path.join(dirpath, name)
+                if os.path.isfile(path):
+                    files.append(path)
+            if len(files) > self.resolver.config.limits.max_members:
+                return  # too many to hash here; the walk scans them all the same
+        listing = sorted(({"md5": recorded_md5(p, out.legacy), "relpath": os.path.relpath(p, where).replace(os.sep, "/")}
+                          for p in files), key=lambda item: item["relpath"])
+        digest = hashlib.md5(json.dumps(listing, sort_keys=True).encode(), usedforsecurity=False).hexdigest()
+        if digest != out.md5:
+            yield Entry(where, False, f"the workspace folder {where} does not match the md5 {out.md5}.dir recorded "
+                        f"in {self.pointer} (files were added, removed or changed since `dvc add`, and the DVC "
+                        "cache has no listing to tell which): its files were scanned as they are, the recorded "
+                        f"version was not (scan {self.pointer} to check that one)", MISMATCH)
+
+
+def _output_path(pointer: str, out: Out) -> str:
+    """The output's path as the walk names files (`./model.pkl` next to `./model.pkl.dvc`)."""
+    parts = out.path.split("/")
+    path = os.path.join(os.path.dirname(pointer), *parts)
+    return os.path.normpath(path) if any(p in ("", ".", "..") for p in parts) else path
+
+
+def _not_local(resolver: Resolver, out: Out, where: str, missing: list[str] | None = None,
+               total: int | None = None) -> str:
+    """Why DVC-tracked data was not scanned by a directory scan, and how to have it scanned."""
+    if missing is not None:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        what = f"{len(missing)} of the {total} files of {where} ({shown}) were"
+    else:
+        amount = ([f"{out.nfiles} files"] if out.is_dir and out.nfiles is not None else []) + \
+            ([f"{out.size} bytes"] if out.size is not None else [])
+        what = f"{where} ({', '.join(amount)}) was" if amount else f"{where} was"
+    return (f"{what} not scanned: the data is not in the workspace or the DVC cache, {_source(resolver, out)}; "
+            f"scan {resolver.pointer} itself to fetch and check it, or run `dvc pull` and scan again")
+
+
+def _source(resolver: Resolver, out: Out) -> str:
+    """Where the data could still come from, for messages."""
+    name = out.remote or resolver.repo.default_remote
+    url = resolver.repo.remotes.get(name or "", {}).get("url")
+    if resolver.repo.root is None:
+        return "and no DVC repository (.dvc folder) was found above the pointer"
+    if name and url:
+        from .http import redact_url
+
+        shown = redact_url(url) if "://" in url else \
+            os.path.normpath(os.path.join(resolver.repo.root, ".dvc", os.path.expanduser(url)))
+        return f"so it can only come from DVC remote {name!r} ({shown}), which a directory scan does not download from"
+    if name:
+        return f"and DVC remote {name!r} is not configured"
+    return "and no DVC remote is configured"
+
+
+# --- dry run ----------------------------------------------------------------------------------------------
+
+
+def plan_pointer(pointer: str, config: ScanConfig, explicit: bool) -> list[dict[str, Any]] | None:
+    """Dry-run rows for the data a pointer names: path, size (from the pointer), format and where a scan
+    would take it from (`dvc.from`: workspace, cache or remote). Reads headers of local copies only, hashes
+    nothing and contacts no remote. A directory scan (`explicit` false) downloads nothing, so there data
+    that is only in a remote is listed as skipped. None: not a pointer (listed as the file it is)."""
+    try:
+        outs = read_pointer(pointer)
+    except NotPointer as exc:
+        return [_row(pointer, None, None, str(exc))] if explicit else None
+    except (SourceError, MissingDependency) as exc:
+        return [_row(pointer, None, None, str(exc))]
+    resolver = Resolver(pointer, config, None)
+    rows = []
+    for out in outs:
+        where = _output_path(pointer, out)
+        limit = resolver.repo.root or os.path.dirname(os.path.abspath(pointer))
+        if os.path.isabs(out.path) or not _inside(os.path.abspath(where), limit):
+            rows.append(_row(where, out.size, None, f"{pointer} points outside its repository; not followed"))
+            continue
+        rows.extend(_plan_out(resolver, out, where, explicit))
+    return rows
+
+
+def _plan_out(resolver: Resolver, out: Out, where: str, explicit: bool) -> Iterator[dict[str, Any]]:
+    if not out.is_dir:
+        yield _plan_file(resolver, out, out.md5, where, out.size, explicit)
+        return
+    listing = next((p for p in _local_objects(resolver, out, out.md5, True, explicit) if os.path.isfile(p)), None)
+    files = None
+    if listing is not None:
+        try:
+            files = _read_listing(listing, resolver.config.limits.max_members)
+        except SourceError:
+            files = None  # the scan reports it; here the folder is listed as one item
+    if files is None:
+        if os.path.isdir(where) and not explicit:
+            return  # a directory scan lists the workspace files themselves
+        yield _plan_file(resolver, out, out.md5, where, out.size, explicit, is_dir=True)
+        return
+    for md5, rel in files:
+        yield _plan_file(resolver, out, md5, os.path.join(where, *rel.split("/")), None, explicit)
+
+
+def _plan_file(resolver: Resolver, out: Out, md5: str, where: str, size: int | None, explicit: bool,
+               is_dir: bool = False) -> dict[str, Any]:
+    from ..detect import HEAD_SIZE, detect
+    from ..engine import _select
+
+    name = out.remote or resolver.repo.default_remote
+    local = where if os.path.isfile(where) and not is_dir else None
+    source = "workspace" if local else None
+    if local is None:
+        local = next((p for p in _local_objects(resolver, out, md5, is_dir, explicit) if os.path.isfile(p)), None)
+        source = "cache" if local and local in resolver.cache_objects(md5, is_dir, out.legacy) else \
+            "remote" if local else None
+    if is_dir and local:
+        local = None  # the listing is there but unreadable: the folder's files are not known
+    info = {"pointer": resolver.pointer, "md5": md5 + (".dir" if is_dir else ""), "from": source or "remote",
+            "remote": name if source in (None, "remote") else None}
+    if local is None:
+        if not explicit:
+            return _row(where, size, info, f"not in the workspace or the DVC cache, {_source(resolver, out)}; scan "
+                        f"{resolver.pointer} itself, or run `dvc pull`")
+        try:
+            remote = resolver.remote(out.remote)
+        except SourceError as exc:
+            return _row(where, size, info, str(exc))
+        if remote is None:
+            return _row(where, size, info, "not in the workspace or the DVC cache, and no DVC remote is configured")
+        if isinstance(remote, LocalRemote):
+            return _row(where, size, info, f"not in the workspace, the DVC cache or {remote.describe()}")
+        return _row(where, size, info, None, download=True)
+    with open(local, "rb") as fh:
+        head = fh.read(HEAD_SIZE)
+    size = size if size is not None else os.path.getsize(local)
+    fmt = detect(head, os.path.basename(where), size).format
+    return _row(where, size, info, None) | {"format": fmt, "scanners": [c.name for c in _select(fmt, where, resolver.config)]}
+
+
+def _local_objects(resolver: Resolver, out: Out, md5: str, is_dir: bool, explicit: bool) -> list[str]:
+    """Copies of an object on this machine: the DVC cache, and for a named pointer a folder remote."""
+    paths = resolver.cache_objects(md5, is_dir, out.legacy)
+    if explicit:
+        try:
+            remote = resolver.remote(out.remote)
+        except SourceError:
+            remote = None
+        if isinstance(remote, LocalRemote):
+            paths += [p for n in object_names(md5, is_dir, out.legacy) if (p := remote.local_path(n))]
+    return paths
+
+
+def _row(path: str, size: int | None, info: dict[str, Any] | None, skipped: str | None,
+         download: bool = False) -> dict[str, Any]:
+    row = {"path": path, "size": size, "format": None, "scanners": [], "skipped": skipped, "download": download}
+    return row | ({"dvc": info} if info else {})

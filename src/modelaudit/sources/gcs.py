@@ -19,44 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependency
 from .http import TIMEOUT, SourceError, stall_timeout
+from .objects import BucketObject, BucketTarget, parse_bucket as parse
 
 if TYPE_CHECKING:
     from ..config import ScanConfig
     from ..walk import Entry
     from .cache import Store
 
-SCHEME = "gs://"
 _READ_ONLY = ("https://www.googleapis.com/auth/devstorage.read_only",)
 _CREDENTIALS_HINT = ("set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or run "
                      "`gcloud auth application-default login`")
-
-
-@dataclass(frozen=True)
-class GcsTarget:
-    bucket: str
-    key: str  # "" or ending in "/": a prefix
-
-    @property
-    def is_prefix(self) -> bool:
-        return not self.key or self.key.endswith("/")
-
-    def uri(self, key: str) -> str:
-        return f"gs://{self.bucket}/{key}"
-
-
-@dataclass(frozen=True)
-class GcsObject:
-    key: str
-    rel: str  # path below the target (the file name for a single object)
-    size: int | None
-    generation: int | None
-
-
-def parse(target: str) -> GcsTarget:
-    bucket, _, key = target[len(SCHEME):].partition("/")
-    if not bucket or any(c in bucket for c in "?#\\ "):
-        raise SourceError(f"{target} does not name a bucket (expected gs://BUCKET/KEY or gs://BUCKET/PREFIX/)")
-    return GcsTarget(bucket, key)
 
 
 @dataclass
@@ -100,7 +72,7 @@ def client(timeout: float = TIMEOUT) -> Client:
                   timeouts)
 
 
-def explain(exc: Exception, t: GcsTarget, cli: Client, key: str | None = None) -> str:
+def explain(exc: Exception, t: BucketTarget, cli: Client, key: str | None = None) -> str:
     """A user-facing message for a Google client error (no tracebacks, no tokens)."""
     from google.api_core import exceptions as gexc
     from google.auth import exceptions as aexc
@@ -134,7 +106,7 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:300] if text else type(exc).__name__
 
 
-def _bucket_exists(cli: Client, t: GcsTarget) -> bool:
+def _bucket_exists(cli: Client, t: BucketTarget) -> bool:
     from google.api_core import exceptions as gexc
 
     try:
@@ -143,18 +115,18 @@ def _bucket_exists(cli: Client, t: GcsTarget) -> bool:
         return True  # may read objects without bucket metadata rights: say "no such object" then
 
 
-def list_objects(t: GcsTarget, cli: Client) -> list[GcsObject]:
+def list_objects(t: BucketTarget, cli: Client) -> list[BucketObject]:
     """The object, or every object under the prefix; raises SourceError with a clear message."""
     try:
         if not t.is_prefix:
             blob = cli.api.bucket(t.bucket).get_blob(t.key, timeout=cli.timeout, retry=cli.retry)
             if blob is not None:
-                return [GcsObject(blob.name, t.key.rsplit("/", 1)[-1], blob.size, blob.generation)]
+                return [BucketObject(blob.name, t.key.rsplit("/", 1)[-1], blob.size, blob.generation)]
             # gs://bucket/folder without the slash: scan the folder when it holds objects
-            objects = _list(GcsTarget(t.bucket, t.key + "/"), cli)
+            objects = _list(t.as_prefix(), cli)
             if objects:
                 name = t.key.rsplit("/", 1)[-1]
-                return [GcsObject(o.key, f"{name}/{o.rel}", o.size, o.generation) for o in objects]
+                return [BucketObject(o.key, f"{name}/{o.rel}", o.size, o.version) for o in objects]
             if not _bucket_exists(cli, t):
                 raise SourceError(f"no such bucket: {t.bucket} (HTTP 404) for {t.uri(t.key)}")
             raise SourceError(f"no such object: {t.uri(t.key)} (HTTP 404)")
@@ -168,85 +140,41 @@ def list_objects(t: GcsTarget, cli: Client) -> list[GcsObject]:
     return objects
 
 
-def _list(t: GcsTarget, cli: Client) -> list[GcsObject]:
+def _list(t: BucketTarget, cli: Client) -> list[BucketObject]:
     out = []
     for blob in cli.api.list_blobs(t.bucket, prefix=t.key, timeout=cli.timeout, retry=cli.retry):
         if not isinstance(blob.name, str) or blob.name.endswith("/"):
             continue  # folder placeholders
-        out.append(GcsObject(blob.name, blob.name[len(t.key):], blob.size, blob.generation))
+        out.append(BucketObject(blob.name, blob.name[len(t.key):], blob.size, blob.generation))
     return out
 
 
-def cache_key(t: GcsTarget, obj: GcsObject) -> str | None:
+def cache_key(t: BucketTarget, obj: BucketObject) -> str | None:
     """Cache name of an object version: a generation is never reused for other content."""
-    if obj.generation is None or obj.size is None:
+    if obj.version is None or obj.size is None:
         return None
     endpoint = os.environ.get("STORAGE_EMULATOR_HOST") or "gs"
-    ident = "\n".join((endpoint, t.bucket, obj.key, str(obj.generation), str(obj.size)))
+    ident = "\n".join((endpoint, t.bucket, obj.key, str(obj.version), str(obj.size)))
     return "gcsgen-" + hashlib.sha256(ident.encode()).hexdigest()
-
-
-def _safe_rel(rel: str) -> bool:
-    return bool(rel) and not rel.startswith("/") and all(s not in ("", ".", "..") for s in rel.split("/"))
-
-
-def _select(t: GcsTarget, objects: list[GcsObject]) -> tuple[bool, list[GcsObject], list[GcsObject]]:
-    """(single named object, objects to fetch, objects skipped as not scannable)."""
-    from .selection import split_scannable
-
-    if not t.is_prefix and len(objects) == 1 and objects[0].key == t.key:
-        return True, objects, []
-    keep, skip = split_scannable(objects, lambda o: o.key)
-    if not keep:
-        raise SourceError(f"no scannable files under {t.uri(t.key)} ({len(skip)} other object(s) not fetched)")
-    return False, keep, skip
 
 
 def fetch_entries(target: str, config: ScanConfig, store: Store,
                   mappings: list[tuple[str, str]]) -> Iterator[Entry]:
     """Download the object(s) of a gs:// target as they are asked for; problems become entries at the URI."""
-    from ..walk import Entry
-    from .cache import _place
-    from .selection import log_skipped
+    from .objects import Fetcher, fetch_bucket
 
     t = parse(target)
     cli = client(stall_timeout(config.limits.timeout))
-    single, objects, skipped = _select(t, list_objects(t, cli))
-    log_skipped([t.uri(o.key) for o in skipped])
     max_bytes = config.limits.max_file_size
-    view = store.new_dir()
-    wanted: list[tuple[GcsObject, str]] = []
-    for obj in objects:
-        uri = t.uri(obj.key)
-        if not _safe_rel(obj.rel):
-            yield Entry(uri, True, f"object name {obj.key!r} cannot be saved as a file; not scanned", "MA-S010")
-        elif max_bytes and obj.size is not None and obj.size > max_bytes:
-            yield Entry(uri, True, f"File too large to download: {obj.size} bytes (max: {max_bytes}); "
-                        "not scanned", "MA-S001")
-        else:
-            wanted.append((obj, os.path.join(view, *obj.rel.split("/"))))
-    store.check_space_for([o.size for o, _ in wanted if not store.has(cache_key(t, o), o.size)])
-    for obj, dest in wanted:
-        uri = t.uri(obj.key)
-        mappings.append((dest, uri))
-        key = cache_key(t, obj)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        try:
-            blob = store.blob_path(key)
-            if blob is not None and store.has(key, obj.size):
-                _place(blob, dest)
-            else:
-                _download(cli, t, obj, store, dest, store.keep_blob(key), max_bytes)
-        except SourceError as exc:
-            yield Entry(uri, True, str(exc), exc.rule_code)
-            continue
-        except OSError as exc:
-            yield Entry(uri, True, f"cannot download {uri}: {exc}", "MA-S010")
-            continue
-        except Exception as exc:  # noqa: BLE001 - client errors, translated at the boundary
-            yield Entry(uri, True, "cannot download: " + explain(exc, t, cli, obj.key), "MA-S010")
-            continue
-        yield Entry(dest, explicit=single)
+
+    def client_error(exc: Exception, obj: BucketObject) -> str | None:
+        # the client raises many kinds; system errors (OSError) are worded by the shared loop
+        return None if isinstance(exc, OSError) else explain(exc, t, cli, obj.key)
+
+    how = Fetcher(uri=lambda o: t.uri(o.key), cache_key=lambda o: cache_key(t, o),
+                  download=lambda o, dest: _download(cli, t, o, store, dest, max_bytes), explain=client_error,
+                  unsaveable=lambda o: f"object name {o.key!r}")
+    yield from fetch_bucket(t, list_objects(t, cli), how, store, max_bytes, mappings)
 
 
 class _LimitedSink:
@@ -265,56 +193,35 @@ class _LimitedSink:
         return len(data)
 
 
-def _download(cli: Client, t: GcsTarget, obj: GcsObject, store: Store, dest: str, blob: str | None,
-              max_bytes: int) -> None:
+def _download(cli: Client, t: BucketTarget, obj: BucketObject, store: Store, dest: str, max_bytes: int) -> None:
     from google.resumable_media.common import DataCorruption
 
     from .cache import publish
+    from .objects import check_size
 
-    partial = store.new_partial()
-    try:
+    with store.partial() as partial:
         remote = cli.api.bucket(t.bucket).blob(obj.key)
         with open(partial, "wb") as out, store.bars.bar(t.uri(obj.key), obj.size) as bar:
             sink = _LimitedSink(out, max_bytes, bar.advance)
             try:
                 # the listed generation: an object replaced meanwhile fails instead of mixing versions
-                remote.download_to_file(sink, if_generation_match=obj.generation, timeout=cli.timeout,
+                remote.download_to_file(sink, if_generation_match=obj.version, timeout=cli.timeout,
                                         retry=cli.retry, checksum="auto")
             except DataCorruption:
                 raise SourceError(f"download of {t.uri(obj.key)} does not match the checksum Google Cloud "
                                   "Storage reported; not scanned") from None
-        if obj.size is not None and sink.size != obj.size:
-            raise SourceError(f"download of {t.uri(obj.key)} was {sink.size} bytes, expected {obj.size}")
-        publish(partial, blob, dest)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
+        check_size(t.uri(obj.key), sink.size, obj.size)
+        publish(partial, store.keep_blob(cache_key(t, obj)), dest)
 
 
 def plan(target: str, config: ScanConfig, cache_dir: str | None = None) -> list[dict[str, Any]]:
     """Dry-run rows for a gs:// target, from the object metadata; downloads nothing."""
-    from .cache import default_cache_dir
-    from .selection import SKIPPED_REASON
-
-    def row(path: str, size: int | None, skipped: str | None, download: bool = False) -> dict[str, Any]:
-        return {"path": path, "size": size, "format": None, "scanners": [], "skipped": skipped,
-                "download": download}
+    from .objects import plan_row, plan_rows, select_bucket_objects
 
     try:
         t = parse(target)
-        _single, objects, skipped = _select(t, list_objects(t, client(stall_timeout(config.limits.timeout))))
+        _single, objects, skipped = select_bucket_objects(
+            t, list_objects(t, client(stall_timeout(config.limits.timeout))))
     except (SourceError, MissingDependency) as exc:
-        return [row(target, None, str(exc))]
-    blobs = os.path.join(cache_dir or default_cache_dir(), "blobs")
-    max_bytes = config.limits.max_file_size
-    rows = []
-    for obj in objects:
-        if max_bytes and obj.size is not None and obj.size > max_bytes:
-            rows.append(row(t.uri(obj.key), obj.size, f"too large to download (max: {max_bytes})"))
-            continue
-        key = cache_key(t, obj)
-        blob = os.path.join(blobs, key) if key else None
-        cached = bool(config.cache and blob and os.path.isfile(blob) and os.path.getsize(blob) == obj.size)
-        rows.append(row(t.uri(obj.key), obj.size, None, not cached) | {"cached": cached})
-    rows.extend(row(t.uri(o.key), o.size, SKIPPED_REASON) for o in skipped)
-    return rows
+        return [plan_row(target, None, str(exc))]
+    return plan_rows(objects, skipped, config, cache_dir, lambda o: t.uri(o.key), lambda o: cache_key(t, o))

@@ -192,7 +192,9 @@ def list_files(t: JfrogTarget, creds: Credentials | None, timeout: float) -> tup
 
 
 def _safe_rel(rel: str) -> bool:
-    return bool(rel) and all(s not in ("", ".", "..") and "\\" not in s for s in rel.split("/"))
+    from .objects import safe_rel
+
+    return safe_rel(rel) and "\\" not in rel  # as parse() refuses it in the target's path
 
 
 def _select(t: JfrogTarget, single: bool, files: list[RemoteFile]) -> tuple[list[RemoteFile], list[RemoteFile]]:
@@ -213,8 +215,7 @@ def _timeout(config: ScanConfig) -> float:
 def fetch_entries(target: str, config: ScanConfig, store: Store,
                   mappings: list[tuple[str, str]]) -> Iterator[Entry]:
     """Download the file(s) of an Artifactory URL as they are asked for; problems become entries at the URI."""
-    from ..walk import Entry
-    from .cache import _place
+    from .objects import Fetcher, fetch_objects
     from .selection import log_skipped
 
     t = parse(target)
@@ -224,38 +225,16 @@ def fetch_entries(target: str, config: ScanConfig, store: Store,
     files, skipped = _select(t, single, found)
     log_skipped([t.uri(f.path) for f in skipped])
     max_bytes = config.limits.max_file_size
-    view = store.new_dir()
-    wanted: list[tuple[RemoteFile, str]] = []
-    for rf in files:
-        uri = t.uri(rf.path)
-        if not _safe_rel(rf.rel):
-            yield Entry(uri, True, f"listed path {rf.path!r} cannot be saved as a file; not scanned", "MA-S010")
-        elif max_bytes and rf.size is not None and rf.size > max_bytes:
-            yield Entry(uri, True, f"File too large to download: {rf.size} bytes (max: {max_bytes}); not scanned",
-                        "MA-S001")
-        else:
-            wanted.append((rf, os.path.join(view, *rf.rel.split("/"))))
-    store.check_space_for([rf.size for rf, _ in wanted if not store.has(_key(rf), rf.size)])
-    for rf, dest in wanted:
-        uri = t.uri(rf.path)
-        mappings.append((dest, uri))
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        try:
-            blob = store.blob_path(_key(rf))
-            if blob is not None and store.has(_key(rf), rf.size):
-                _place(blob, dest)
-            else:
-                _download(t, rf, creds, store, dest, max_bytes, timeout)
-        except HttpError as exc:
-            yield Entry(uri, True, "cannot download: " + explain(exc, uri, creds, t.repo), "MA-S010")
-            continue
-        except SourceError as exc:
-            yield Entry(uri, True, str(exc), exc.rule_code)
-            continue
-        except OSError as exc:
-            yield Entry(uri, True, f"cannot download {uri}: {getattr(exc, 'reason', None) or exc}", "MA-S010")
-            continue
-        yield Entry(dest, explicit=single)
+
+    def download(rf: RemoteFile, dest: str) -> None:
+        _download(t, rf, creds, store, dest, max_bytes, timeout)
+
+    def client_error(exc: Exception, rf: RemoteFile) -> str | None:
+        return explain(exc, t.uri(rf.path), creds, t.repo) if isinstance(exc, HttpError) else None
+
+    how = Fetcher(uri=lambda rf: t.uri(rf.path), cache_key=_key, download=download, explain=client_error,
+                  unsaveable=lambda rf: f"listed path {rf.path!r}", safe=_safe_rel)
+    yield from fetch_objects(files, how, store, store.new_dir(), max_bytes, mappings, explicit=single)
 
 
 def _key(rf: RemoteFile) -> str | None:
@@ -265,10 +244,10 @@ def _key(rf: RemoteFile) -> str | None:
 def _download(t: JfrogTarget, rf: RemoteFile, creds: Credentials | None, store: Store, dest: str,
               max_bytes: int, timeout: float) -> None:
     from .cache import publish
+    from .objects import check_size
 
     uri = t.uri(rf.path)
-    partial = store.new_partial()
-    try:
+    with store.partial() as partial:
         with store.bars.bar(uri, rf.size) as bar:
             got = download(t.url(rf.path), partial, max_bytes=max_bytes, headers=creds.headers if creds else None,
                            on_chunk=bar.advance, timeout=timeout)
@@ -279,22 +258,13 @@ def _download(t: JfrogTarget, rf: RemoteFile, creds: Credentials | None, store: 
                                   f"downloaded bytes hash to {got.sha256}; the file was not scanned", "MA-S016")
         if not any(claimed.values()):
             log.warning("Artifactory sent no sha256 for %s; the download could not be verified", uri)
-        if rf.size is not None and got.size != rf.size:
-            raise SourceError(f"download of {uri} was {got.size} bytes, expected {rf.size}", "MA-S016")
+        check_size(uri, got.size, rf.size, "MA-S016")
         publish(partial, store.keep_blob(f"sha256-{got.sha256}"), dest)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
 
 
 def plan(target: str, config: ScanConfig, cache_dir: str | None = None) -> list[dict[str, Any]]:
     """Dry-run rows for an Artifactory URL, from the storage API; downloads nothing."""
-    from .cache import default_cache_dir
-    from .selection import SKIPPED_REASON
-
-    def row(path: str, size: int | None, skipped: str | None, download: bool = False) -> dict[str, Any]:
-        return {"path": path, "size": size, "format": None, "scanners": [], "skipped": skipped,
-                "download": download}
+    from .objects import plan_row, plan_rows
 
     creds = credentials(config)
     try:
@@ -303,16 +273,5 @@ def plan(target: str, config: ScanConfig, cache_dir: str | None = None) -> list[
         files, skipped = _select(t, single, found)
     except SourceError as exc:
         message = str(exc).replace(creds.secret, "***") if creds else str(exc)
-        return [row(redact_url(target), None, message)]
-    blobs = os.path.join(cache_dir or default_cache_dir(), "blobs")
-    max_bytes = config.limits.max_file_size
-    rows = []
-    for rf in files:
-        if max_bytes and rf.size is not None and rf.size > max_bytes:
-            rows.append(row(t.uri(rf.path), rf.size, f"too large to download (max: {max_bytes})"))
-            continue
-        blob = os.path.join(blobs, _key(rf)) if _key(rf) else None
-        cached = bool(config.cache and blob and os.path.isfile(blob) and os.path.getsize(blob) == rf.size)
-        rows.append(row(t.uri(rf.path), rf.size, None, not cached) | {"cached": cached})
-    rows.extend(row(t.uri(f.path), f.size, SKIPPED_REASON) for f in skipped)
-    return rows
+        return [plan_row(redact_url(target), None, message)]
+    return plan_rows(files, skipped, config, cache_dir, lambda rf: t.uri(rf.path), _key)

@@ -182,6 +182,10 @@ class Artifact:
     path: str  # below the version's artifact root, "/"-separated
     size: int | None
 
+    @property
+    def rel(self) -> str:  # where it lands below the scan's folder: the same path
+        return self.path
+
 
 def _list(repo: Any, path: str | None = None, depth: int = 0, out: list[Artifact] | None = None) -> list[Artifact]:
     out = [] if out is None else out
@@ -196,10 +200,6 @@ def _list(repo: Any, path: str | None = None, depth: int = 0, out: list[Artifact
             size = info.file_size
             out.append(Artifact(info.path, int(size) if isinstance(size, int) else None))
     return out
-
-
-def _safe_rel(rel: str) -> bool:
-    return bool(rel) and not rel.startswith("/") and all(s not in ("", ".", "..") for s in rel.split("/"))
 
 
 @dataclass
@@ -241,7 +241,7 @@ def _redact(text: str, hidden: list[str]) -> str:
 def fetch_entries(target: str, config: ScanConfig, store: Store, mappings: list[tuple[str, str]]) -> Iterator[Entry]:
     """Download the files of a registered model version as the scan asks for them; problems become entries
     located at models:/… URIs."""
-    from ..walk import Entry
+    from .objects import Fetcher, fetch_objects
     from .selection import log_skipped, split_scannable
 
     found = open_version(target, config)
@@ -253,60 +253,45 @@ def fetch_entries(target: str, config: ScanConfig, store: Store, mappings: list[
     log_skipped([f"{ref.uri}/{a.path}" for a in skipped])
     if not keep:
         raise SourceError(f"no scannable files in {ref.describe()} ({len(skipped)} other file(s) not fetched)")
-    wanted = []
-    for art in keep:
-        uri = f"{ref.uri}/{art.path}"
-        if not _safe_rel(art.path):
-            yield Entry(uri, True, f"artifact path {art.path!r} cannot be saved as a file; not scanned", "MA-S010")
-        elif max_bytes and art.size is not None and art.size > max_bytes:
-            yield Entry(uri, True, f"File too large to download: {art.size} bytes (max: {max_bytes}); not scanned",
-                        "MA-S001")
-        else:
-            wanted.append(art)
-    store.check_space_for([a.size for a in wanted])
-    for art in wanted:
-        uri = f"{ref.uri}/{art.path}"
-        dest = os.path.join(view, *art.path.split("/"))
-        try:
-            with _client_settings(config), store.bars.bar(uri, art.size) as bar:
-                got = found.repo.download_artifacts(art.path, dst_path=view)
-                size = os.path.getsize(got)
-                bar.advance(size)
-            if os.path.realpath(got) != os.path.realpath(dest):
-                raise SourceError(f"the client saved {art.path} outside the scan folder; not scanned")
-            if max_bytes and size > max_bytes:
-                os.unlink(dest)
-                raise SourceError(f"File too large to scan: {size} bytes (max: {max_bytes})", "MA-S001")
-        except SourceError as exc:
-            yield Entry(uri, True, str(exc), exc.rule_code)
-            continue
-        except Exception as exc:  # noqa: BLE001 - a failed download is a finding
-            yield Entry(uri, True, "cannot download: " + _redact(_explain(exc, ref, server_uris(config)[1]),
-                                                                 hidden), "MA-S010")
-            continue
-        yield Entry(dest, explicit=False)
+
+    def download(art: Artifact, dest: str) -> None:
+        # the client picks the file name below dst_path itself; it must be the one the scan expects
+        with _client_settings(config), store.bars.bar(f"{ref.uri}/{art.path}", art.size) as bar:
+            got = found.repo.download_artifacts(art.path, dst_path=view)
+            size = os.path.getsize(got)
+            bar.advance(size)
+        if os.path.realpath(got) != os.path.realpath(dest):
+            raise SourceError(f"the client saved {art.path} outside the scan folder; not scanned")
+        if max_bytes and size > max_bytes:
+            os.unlink(dest)
+            raise SourceError(f"File too large to scan: {size} bytes (max: {max_bytes})", "MA-S001")
+
+    def any_error(exc: Exception, _art: Artifact) -> str:
+        return _redact(_explain(exc, ref, server_uris(config)[1]), hidden)
+
+    # nothing is cached (see above): a registry version gives no content hash
+    how = Fetcher(uri=lambda a: f"{ref.uri}/{a.path}", cache_key=lambda _a: None, download=download,
+                  explain=any_error, unsaveable=lambda a: f"artifact path {a.path!r}")
+    yield from fetch_objects(keep, how, store, view, max_bytes, mappings)
 
 
 def plan(target: str, config: ScanConfig) -> list[dict[str, Any]]:
     """Dry-run rows from the version's file listing; downloads nothing."""
+    from .objects import plan_row
     from .selection import SKIPPED_REASON, is_scannable
-
-    def row(path: str, size: int | None, skipped: str | None, download: bool = False) -> dict[str, Any]:
-        return {"path": path, "size": size, "format": None, "scanners": [], "skipped": skipped,
-                "download": download}
 
     try:
         found = open_version(target, config)
     except (SourceError, MissingDependency) as exc:
-        return [row(target, None, str(exc))]
+        return [plan_row(target, None, str(exc))]
     max_bytes = config.limits.max_file_size
     rows = []
     for art in found.files:
         uri = f"{found.ref.uri}/{art.path}"
         if not is_scannable(art.path):
-            rows.append(row(uri, art.size, SKIPPED_REASON))
+            rows.append(plan_row(uri, art.size, SKIPPED_REASON))
         elif max_bytes and art.size is not None and art.size > max_bytes:
-            rows.append(row(uri, art.size, f"too large to download (max: {max_bytes})"))
+            rows.append(plan_row(uri, art.size, f"too large to download (max: {max_bytes})"))
         else:
-            rows.append(row(uri, art.size, None, True) | {"cached": False})
+            rows.append(plan_row(uri, art.size, None, True) | {"cached": False})
     return rows

@@ -13,11 +13,11 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependency
 from .http import TIMEOUT, SourceError, stall_timeout
+from .objects import BucketObject, BucketTarget, parse_bucket as parse
 
 if TYPE_CHECKING:
     from ..config import ScanConfig
@@ -33,37 +33,6 @@ _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
 
 def is_s3_target(target: str) -> bool:
     return target.startswith(SCHEMES)
-
-
-@dataclass(frozen=True)
-class S3Target:
-    scheme: str  # "s3" or "r2"
-    bucket: str
-    key: str  # "" or ending in "/": a prefix
-
-    @property
-    def is_prefix(self) -> bool:
-        return not self.key or self.key.endswith("/")
-
-    def uri(self, key: str) -> str:
-        return f"{self.scheme}://{self.bucket}/{key}"
-
-
-@dataclass(frozen=True)
-class S3Object:
-    key: str
-    rel: str  # path below the target (the file name for a single object)
-    size: int | None
-    etag: str | None
-
-
-def parse(target: str) -> S3Target:
-    scheme, _, rest = target.partition("://")
-    bucket, _, key = rest.partition("/")
-    if not bucket or any(c in bucket for c in "?#\\ "):
-        raise SourceError(f"{target} does not name a bucket "
-                          f"(expected {scheme}://BUCKET/KEY or {scheme}://BUCKET/PREFIX/)")
-    return S3Target(scheme, bucket, key)
 
 
 def client(scheme: str, timeout: float = TIMEOUT) -> Any:
@@ -98,7 +67,7 @@ def _etag(value: Any) -> str | None:
     return value.strip('"') or None
 
 
-def explain(exc: Exception, t: S3Target, key: str | None = None, cli: Any = None) -> str:
+def explain(exc: Exception, t: BucketTarget, key: str | None = None, cli: Any = None) -> str:
     """A user-facing message for a botocore error (no tracebacks, no credentials)."""
     from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
@@ -123,7 +92,7 @@ def explain(exc: Exception, t: S3Target, key: str | None = None, cli: Any = None
     return f"cannot read {where}: {type(exc).__name__}: {exc}"
 
 
-def _bucket_exists(cli: Any, t: S3Target) -> bool:
+def _bucket_exists(cli: Any, t: BucketTarget) -> bool:
     try:
         cli.head_bucket(Bucket=t.bucket)
     except Exception as exc:  # noqa: BLE001
@@ -132,7 +101,7 @@ def _bucket_exists(cli: Any, t: S3Target) -> bool:
     return True
 
 
-def list_objects(t: S3Target, cli: Any) -> list[S3Object]:
+def list_objects(t: BucketTarget, cli: Any) -> list[BucketObject]:
     """The object (HEAD) or every object under the prefix (ListObjectsV2); raises SourceError."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -145,13 +114,13 @@ def list_objects(t: S3Target, cli: Any) -> list[S3Object]:
                 if code not in _NOT_FOUND:
                     raise
                 # s3://bucket/folder without the slash: scan the folder when it holds objects
-                objects = _list(S3Target(t.scheme, t.bucket, t.key + "/"), cli)
+                objects = _list(t.as_prefix(), cli)
                 if objects:
-                    return [S3Object(o.key, t.key.rsplit("/", 1)[-1] + "/" + o.rel, o.size, o.etag)
+                    return [BucketObject(o.key, t.key.rsplit("/", 1)[-1] + "/" + o.rel, o.size, o.version)
                             for o in objects]
                 raise SourceError(explain(exc, t, cli=cli)) from None
             size = head.get("ContentLength")
-            return [S3Object(t.key, t.key.rsplit("/", 1)[-1], size if isinstance(size, int) else None,
+            return [BucketObject(t.key, t.key.rsplit("/", 1)[-1], size if isinstance(size, int) else None,
                              _etag(head.get("ETag")))]
         objects = _list(t, cli)
     except SourceError:
@@ -163,7 +132,7 @@ def list_objects(t: S3Target, cli: Any) -> list[S3Object]:
     return objects
 
 
-def _list(t: S3Target, cli: Any) -> list[S3Object]:
+def _list(t: BucketTarget, cli: Any) -> list[BucketObject]:
     out = []
     for page in cli.get_paginator("list_objects_v2").paginate(Bucket=t.bucket, Prefix=t.key):
         for item in page.get("Contents", []) or []:
@@ -172,33 +141,17 @@ def _list(t: S3Target, cli: Any) -> list[S3Object]:
                 continue  # folder markers
             rel = key[len(t.key):]
             size = item.get("Size")
-            out.append(S3Object(key, rel, size if isinstance(size, int) else None, _etag(item.get("ETag"))))
+            out.append(BucketObject(key, rel, size if isinstance(size, int) else None, _etag(item.get("ETag"))))
     return out
 
 
-def cache_key(t: S3Target, obj: S3Object) -> str | None:
+def cache_key(t: BucketTarget, obj: BucketObject) -> str | None:
     """Cache name of an object version: hash of endpoint, bucket, key, ETag and size (None without an ETag)."""
-    if not obj.etag or obj.size is None:
+    if not obj.version or obj.size is None:
         return None
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or t.scheme
-    ident = "\n".join((endpoint, t.scheme, t.bucket, obj.key, obj.etag, str(obj.size)))
+    ident = "\n".join((endpoint, t.scheme, t.bucket, obj.key, str(obj.version), str(obj.size)))
     return "s3etag-" + hashlib.sha256(ident.encode()).hexdigest()
-
-
-def _safe_rel(rel: str) -> bool:
-    return bool(rel) and not rel.startswith("/") and all(s not in ("", ".", "..") for s in rel.split("/"))
-
-
-def _select(t: S3Target, objects: list[S3Object]) -> tuple[bool, list[S3Object], list[S3Object]]:
-    """(single named object, objects to fetch, objects skipped as not scannable)."""
-    from .selection import split_scannable
-
-    if not t.is_prefix and len(objects) == 1 and objects[0].key == t.key:
-        return True, objects, []
-    keep, skip = split_scannable(objects, lambda o: o.key)
-    if not keep:
-        raise SourceError(f"no scannable files under {t.uri(t.key)} ({len(skip)} other object(s) not fetched)")
-    return False, keep, skip
 
 
 def fetch_entries(target: str, config: ScanConfig, store: Store, mappings: list[tuple[str, str]]) -> Iterator[Entry]:
@@ -206,57 +159,27 @@ def fetch_entries(target: str, config: ScanConfig, store: Store, mappings: list[
     become entries at the URI."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from ..walk import Entry
-    from .cache import _place
-    from .selection import log_skipped
+    from .objects import Fetcher, fetch_bucket
 
     t = parse(target)
     cli = client(t.scheme, stall_timeout(config.limits.timeout))
-    single, objects, skipped = _select(t, list_objects(t, cli))
-    log_skipped([t.uri(o.key) for o in skipped])
     max_bytes = config.limits.max_file_size
-    view = store.new_dir()
-    wanted: list[tuple[S3Object, str]] = []
-    for obj in objects:
-        uri = t.uri(obj.key)
-        if not _safe_rel(obj.rel):
-            yield Entry(uri, True, f"object key {obj.key!r} cannot be saved as a file; not scanned", "MA-S010")
-        elif max_bytes and obj.size is not None and obj.size > max_bytes:
-            yield Entry(uri, True, f"File too large to download: {obj.size} bytes (max: {max_bytes}); "
-                        "not scanned", "MA-S001")
-        else:
-            wanted.append((obj, os.path.join(view, *obj.rel.split("/"))))
-    store.check_space_for([o.size for o, _ in wanted if not store.has(cache_key(t, o), o.size)])
-    for obj, dest in wanted:
-        uri = t.uri(obj.key)
-        mappings.append((dest, uri))
-        key = cache_key(t, obj)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        try:
-            blob = store.blob_path(key)
-            if blob is not None and store.has(key, obj.size):
-                _place(blob, dest)
-            else:
-                _download(cli, t, obj, store, dest, store.keep_blob(key), max_bytes)
-        except SourceError as exc:
-            yield Entry(uri, True, str(exc), exc.rule_code)
-            continue
-        except (ClientError, BotoCoreError) as exc:
-            yield Entry(uri, True, "cannot download: " + explain(exc, t, obj.key, cli), "MA-S010")
-            continue
-        except OSError as exc:
-            yield Entry(uri, True, f"cannot download {uri}: {exc}", "MA-S010")
-            continue
-        yield Entry(dest, explicit=single)
+
+    def client_error(exc: Exception, obj: BucketObject) -> str | None:
+        return explain(exc, t, obj.key, cli) if isinstance(exc, (ClientError, BotoCoreError)) else None
+
+    how = Fetcher(uri=lambda o: t.uri(o.key), cache_key=lambda o: cache_key(t, o),
+                  download=lambda o, dest: _download(cli, t, o, store, dest, max_bytes), explain=client_error,
+                  unsaveable=lambda o: f"object key {o.key!r}")
+    yield from fetch_bucket(t, list_objects(t, cli), how, store, max_bytes, mappings)
 
 
-def _download(cli: Any, t: S3Target, obj: S3Object, store: Store, dest: str, blob: str | None,
-              max_bytes: int) -> None:
+def _download(cli: Any, t: BucketTarget, obj: BucketObject, store: Store, dest: str, max_bytes: int) -> None:
     from .cache import publish
+    from .objects import check_size
 
-    partial = store.new_partial()
-    extra = {"IfMatch": f'"{obj.etag}"'} if obj.etag else {}
-    try:
+    extra = {"IfMatch": f'"{obj.version}"'} if obj.version else {}
+    with store.partial() as partial:
         resp = cli.get_object(Bucket=t.bucket, Key=obj.key, **extra)
         length = resp.get("ContentLength")
         if max_bytes and isinstance(length, int) and length > max_bytes:
@@ -277,39 +200,18 @@ def _download(cli: Any, t: S3Target, obj: S3Object, store: Store, dest: str, blo
                     bar.advance(len(chunk))
         finally:
             body.close()
-        if obj.size is not None and size != obj.size:
-            raise SourceError(f"download of {t.uri(obj.key)} was {size} bytes, expected {obj.size}")
-        publish(partial, blob, dest)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
+        check_size(t.uri(obj.key), size, obj.size)
+        publish(partial, store.keep_blob(cache_key(t, obj)), dest)
 
 
 def plan(target: str, config: ScanConfig, cache_dir: str | None = None) -> list[dict[str, Any]]:
     """Dry-run rows for an s3:// / r2:// target, from HEAD / list sizes; downloads nothing."""
-    from .cache import default_cache_dir
-
-    def row(path: str, size: int | None, skipped: str | None, download: bool = False) -> dict[str, Any]:
-        return {"path": path, "size": size, "format": None, "scanners": [], "skipped": skipped,
-                "download": download}
-
-    from .selection import SKIPPED_REASON
+    from .objects import plan_row, plan_rows, select_bucket_objects
 
     try:
         t = parse(target)
-        _single, objects, skipped = _select(t, list_objects(t, client(t.scheme, stall_timeout(config.limits.timeout))))
+        _single, objects, skipped = select_bucket_objects(
+            t, list_objects(t, client(t.scheme, stall_timeout(config.limits.timeout))))
     except (SourceError, MissingDependency) as exc:
-        return [row(target, None, str(exc))]
-    blobs = os.path.join(cache_dir or default_cache_dir(), "blobs")
-    max_bytes = config.limits.max_file_size
-    rows = []
-    for obj in objects:
-        if max_bytes and obj.size is not None and obj.size > max_bytes:
-            rows.append(row(t.uri(obj.key), obj.size, f"too large to download (max: {max_bytes})"))
-            continue
-        key = cache_key(t, obj)
-        blob = os.path.join(blobs, key) if key else None
-        cached = bool(config.cache and blob and os.path.isfile(blob) and os.path.getsize(blob) == obj.size)
-        rows.append(row(t.uri(obj.key), obj.size, None, not cached) | {"cached": cached})
-    rows.extend(row(t.uri(o.key), o.size, SKIPPED_REASON) for o in skipped)
-    return rows
+        return [plan_row(target, None, str(exc))]
+    return plan_rows(objects, skipped, config, cache_dir, lambda o: t.uri(o.key), lambda o: cache_key(t, o))
