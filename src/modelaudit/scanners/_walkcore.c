@@ -279,6 +279,16 @@ static int stack_grow(State *st, Py_ssize_t extra) {
     return 0;
 }
 
+/* Pops the innermost mark and the n items above it, which stay at stack[mark:] for the caller to release;
+ * -1 when there is no mark. */
+static inline Py_ssize_t marks_pop(State *st, Py_ssize_t *n) {
+    if (!st->nmarks) return -1;
+    Py_ssize_t mark = st->marks[--st->nmarks];
+    *n = st->len - mark;
+    st->len = mark;
+    return mark;
+}
+
 static int marks_push(State *st, Py_ssize_t mark) {
     if (st->nmarks == st->mcap) {
         Py_ssize_t *p = array_grow(st->marks, &st->mcap, st->nmarks + 1, 16, sizeof(Py_ssize_t));
@@ -1125,9 +1135,8 @@ static Py_ssize_t run_loop(Run *r, Py_ssize_t pos) {
             break;
         }
         case '1': { /* POP_MARK */
-            if (!st->nmarks) FAIL("could not find MARK");
-            Py_ssize_t mark = st->marks[--st->nmarks], n = st->len - mark;
-            st->len = mark;
+            Py_ssize_t n, mark = marks_pop(st, &n);
+            if (mark < 0) FAIL("could not find MARK");
             int rc = discarded(r, p0, &st->stack[mark], n);
             release_all(c, &st->stack[mark], n);
             if (rc < 0) goto error;
@@ -1261,9 +1270,8 @@ static Py_ssize_t run_loop(Run *r, Py_ssize_t pos) {
             if (nl2 < 0) NO_NEWLINE();
             PyObject *items = NULL;
             if (op == 'i') {
-                if (!st->nmarks) FAIL("could not find MARK");
-                Py_ssize_t mark = st->marks[--st->nmarks], n = st->len - mark;
-                st->len = mark;
+                Py_ssize_t n, mark = marks_pop(st, &n);
+                if (mark < 0) FAIL("could not find MARK");
                 items = list_py(r, &st->stack[mark], n);
                 release_all(c, &st->stack[mark], n);
                 if (!items) goto error;
@@ -1303,9 +1311,8 @@ static Py_ssize_t run_loop(Run *r, Py_ssize_t pos) {
             break;
         }
         case 'o': { /* OBJ */
-            if (!st->nmarks) FAIL("could not find MARK");
-            Py_ssize_t mark = st->marks[--st->nmarks], n = st->len - mark;
-            st->len = mark;
+            Py_ssize_t n, mark = marks_pop(st, &n);
+            if (mark < 0) FAIL("could not find MARK");
             PyObject *items = list_py(r, &st->stack[mark], n), *o = NULL;
             release_all(c, &st->stack[mark], n);
             if (items) o = act(r, p0, s_act_obj, items, NULL, NULL);

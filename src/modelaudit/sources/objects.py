@@ -69,7 +69,7 @@ def fetch_objects(objects: Sequence[T], how: Fetcher[T], store: Store, view: str
                         "MA-S001")
         else:
             wanted.append((obj, os.path.join(view, *obj.rel.split("/"))))
-    # all at once before the first download: a scan that cannot finish should not start
+    # before the first download, for all of them (with --stream the largest); cache hits need no room
     store.check_space_for([o.size for o, _ in wanted if not store.has(how.cache_key(o), o.size)])
     for obj, dest in wanted:
         uri = how.uri(obj)
