@@ -120,7 +120,8 @@ def _alive(pid: int) -> bool:
 
 @contextmanager
 def shared_server(root: Path):
-    """The run's server as (endpoint, auth); `root` is a folder every worker of this run sees."""
+    """The run's server as (endpoint, auth, its folder: artifacts/ holds the stored files); `root` is a
+    folder every worker of this run sees."""
     root.mkdir(parents=True, exist_ok=True)
     state_file, me = root / "state.json", os.getpid()
     with open(root / "lock", "a+") as lock:
@@ -132,7 +133,7 @@ def shared_server(root: Path):
                 server = root / f"server-{me}"
                 server.mkdir()
                 pgid, endpoint = _start(server, auth)
-                state = {"pgid": pgid, "endpoint": endpoint, "auth": auth, "users": []}
+                state = {"pgid": pgid, "endpoint": endpoint, "auth": auth, "folder": str(server), "users": []}
                 try:
                     _seed(server, endpoint, auth)
                 except BaseException:
@@ -143,7 +144,7 @@ def shared_server(root: Path):
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     try:
-        yield state["endpoint"], state["auth"]
+        yield state["endpoint"], state["auth"], Path(state["folder"])
     finally:
         with open(root / "lock", "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)

@@ -8,6 +8,7 @@ newest version). "Empty" has no versions.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -22,13 +23,13 @@ pytest.importorskip("mlflow")
 def mlflow_server(tmp_path_factory):
     base = tmp_path_factory.getbasetemp()
     root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "mlflow-shared"
-    with shared_server(root) as (endpoint, auth):
-        yield endpoint, auth
+    with shared_server(root) as server:
+        yield server  # (endpoint, auth, server folder)
 
 
 @pytest.fixture
 def env(mlflow_server, tmp_path):
-    endpoint, auth = mlflow_server
+    endpoint, auth, _folder = mlflow_server
     return {**client_env(endpoint, auth), **cache_env(tmp_path)}
 
 
@@ -138,6 +139,59 @@ def test_dry_run_lists_the_version_and_downloads_nothing(env, cwd, tmp_path):
     assert r.json()["download_files"] == 2
     blobs = tmp_path / "xdg" / "modelaudit" / "blobs"
     assert not blobs.exists() or not any(blobs.iterdir())
+
+
+# --- cache: proxied artifacts are kept under a key of their URL, ETag and length ----------------------------
+
+
+def blobs(cache: Path) -> dict[str, tuple[int, int]]:
+    """Each cached file's inode and mtime: a new download is published as a new file (new inode)."""
+    folder = cache / "blobs"
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir()} if folder.exists() else {}
+
+
+def findings(result) -> list[tuple[str, str, str]]:  # noqa: ANN001
+    return sorted((i["rule_code"], i["location"], i["message"]) for i in result.json()["issues"])
+
+
+def test_unchanged_version_is_served_from_the_cache_and_a_rewrite_is_downloaded(env, cwd, tmp_path,
+                                                                                 mlflow_server):
+    cache = tmp_path / "cache"
+    args = ("-f", "json", "--cache-dir", str(cache), "models:/Fraud/2")
+    first = ma(env, cwd, *args)
+    assert first.code == 1, first.stdout + first.stderr
+    kept = blobs(cache)
+    assert len(kept) == 2 and all(name.startswith("mlflow-") for name in kept), kept
+
+    second = ma(env, cwd, *args)
+    assert second.code == 1, second.stdout + second.stderr
+    assert blobs(cache) == kept  # nothing downloaded: the same files, never replaced
+    assert findings(second) == findings(first)
+    assert not (tmp_path / "xdg").exists()  # --cache-dir, not the default cache
+
+    # the server's ETag follows the stored file's mtime: a rewrite (here: same bytes, new mtime) is fetched again
+    stored = [p for p in (mlflow_server[2] / "artifacts").rglob("model.pkl") if b"modelaudit-test" in p.read_bytes()]
+    assert stored
+    for path in stored:
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 7_000_000_000))
+    third = ma(env, cwd, *args)
+    assert third.code == 1, third.stdout + third.stderr
+    now = blobs(cache)
+    assert len(now) == 3 and set(kept) < set(now)  # model.pkl under a new key; MLmodel still from the cache
+    assert {k: now[k] for k in kept} == kept
+    new = (set(now) - set(kept)).pop()
+    assert b"modelaudit-test" in (cache / "blobs" / new).read_bytes()
+    assert findings(third) == findings(first)
+
+
+def test_no_cache_keeps_nothing(env, cwd, tmp_path):
+    cache = tmp_path / "cache"
+    r = ma(env, cwd, "-f", "json", "--no-cache", "--cache-dir", str(cache), "models:/Fraud/2")
+    assert r.code == 1, r.stdout + r.stderr
+    assert "models:/Fraud/2/model.pkl" in locations(r)
+    assert not cache.exists() or not any(cache.rglob("*"))  # no blob, no scan folder left behind
+    assert not (tmp_path / "xdg").exists()
 
 
 def test_python_api(env, monkeypatch, tmp_path):

@@ -16,8 +16,9 @@ from .progress import NO_BARS, Bars
 
 #: sha256-/gitsha1-: content hashes; s3etag-: sha256 of endpoint, bucket, key, ETag and size (sources/s3.py);
 #: gcsgen-: sha256 of endpoint, bucket, name, generation and size (sources/gcs.py); dvcmd5-: the md5 a DVC
-#: pointer records, checked on download (sources/dvc.py)
-_KEY_RE = re.compile(r"^((sha256|gitsha1|s3etag|gcsgen)-[0-9a-f]{40,64}|dvcmd5-[0-9a-f]{32})$")
+#: pointer records, checked on download (sources/dvc.py); mlflow-: sha256 of artifact URL, ETag and length
+#: (sources/mlflow.py)
+_KEY_RE = re.compile(r"^((sha256|gitsha1|s3etag|gcsgen|mlflow)-[0-9a-f]{40,64}|dvcmd5-[0-9a-f]{32})$")
 #: free space kept on top of what a download needs
 DISK_MARGIN = 64 * 1024**2
 

@@ -10,18 +10,26 @@ MLFLOW_TRACKING_PASSWORD (or a bearer MLFLOW_TRACKING_TOKEN), which the client r
 
 The mlflow client (extra `mlflow`) is imported lazily. The version is resolved once; its files are listed
 with their sizes (so --max-size and --dry-run fetch nothing) and downloaded one at a time into a folder of
-the scan. Downloads are not kept in the cache: the registry gives no content hash, and the files behind a
-version can be rewritten in place, so an unchanged name and version do not prove unchanged bytes.
+the scan. The registry gives no content hash, and the files behind a version can be rewritten in place, so
+an unchanged name and version do not prove unchanged bytes. Files the tracking server serves over HTTP
+(mlflow-artifacts:/, the proxied store) are therefore cached by what the server says of each file: one HEAD
+(the client's credentials and timeouts) gives its ETag, which the server derives from the stored file's
+modification time and size, so a rewrite changes it; the cache key hashes artifact URL, ETag and length
+(`mlflow-…`), and a file without an ETag is not cached. Those files are downloaded by a plain GET with the
+same credentials and kept only when a second HEAD after it gives the same key (the GET's own ETag is of
+another kind and cannot be compared). Other artifact stores (S3, local paths …) are fetched by the client
+and never cached.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependency
@@ -37,6 +45,7 @@ SCHEME = "models:/"
 _MAX_DEPTH = 8
 _MAX_FILES = 10_000
 _SEGMENT = re.compile(r"^[^/@]+$")
+_CHUNK = 1 << 20
 
 
 def is_mlflow_target(target: str) -> bool:
@@ -269,10 +278,106 @@ def fetch_entries(target: str, config: ScanConfig, store: Store, mappings: list[
     def any_error(exc: Exception, _art: Artifact) -> str:
         return _redact(_explain(exc, ref, server_uris(config)[1]), hidden)
 
-    # nothing is cached (see above): a registry version gives no content hash
-    how = Fetcher(uri=lambda a: f"{ref.uri}/{a.path}", cache_key=lambda _a: None, download=download,
+    served = _http_repo(found.repo)
+    proxied = Proxied(served.artifact_uri, config, store.cache) if served is not None else None
+
+    def cache_key_of(art: Artifact) -> str | None:  # other stores: nothing tells whether the bytes changed
+        return proxied.cache_key(art) if proxied is not None else None
+
+    def fetch(art: Artifact, dest: str) -> None:
+        if proxied is not None:
+            proxied.download(art, dest, store, max_bytes, f"{ref.uri}/{art.path}")
+        else:
+            download(art, dest)
+
+    how = Fetcher(uri=lambda a: f"{ref.uri}/{a.path}", cache_key=cache_key_of, download=fetch,
                   explain=any_error, unsaveable=lambda a: f"artifact path {a.path!r}")
     yield from fetch_objects(keep, how, store, view, max_bytes, mappings)
+
+
+def _http_repo(repo: Any) -> Any:
+    """The repository below models:/ and runs:/ wrappers when it serves files over HTTP (the tracking
+    server's mlflow-artifacts:/ proxy or an http(s):// root); None for every other store."""
+    from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
+
+    for _ in range(4):
+        if isinstance(repo, HttpArtifactRepository):
+            return repo
+        repo = getattr(repo, "repo", None)
+    return None
+
+
+def cache_key(url: str, headers: Mapping[str, str]) -> str | None:
+    """Cache name of an HTTP-served artifact: hash of its URL, ETag and length (None without both)."""
+    etag, length = headers.get("ETag"), headers.get("Content-Length", "")
+    if not etag or not length.isdigit():
+        return None
+    return "mlflow-" + hashlib.sha256("\n".join((url, etag, str(int(length)))).encode()).hexdigest()
+
+
+@dataclass
+class Proxied:
+    """The files of an HTTP-served artifact root, asked for with the client's credentials and timeouts."""
+
+    root: str  # http(s)://…/api/2.0/mlflow-artifacts/artifacts/…: where the version's files are
+    config: ScanConfig
+    cache: bool  # False with --no-cache: no HEAD, nothing taken from the cache
+    keys: dict[str, str | None] = field(default_factory=dict)  # one HEAD per file
+
+    def url(self, path: str) -> str:
+        return f"{self.root.rstrip('/')}/{path}"
+
+    def _request(self, path: str, method: str, **kwargs: Any) -> Any:
+        from mlflow.utils.credentials import get_default_host_creds
+        from mlflow.utils.request_utils import augmented_raise_for_status
+        from mlflow.utils.rest_utils import http_request
+
+        # the client's own request: its basic auth or token, retries and MLFLOW_HTTP_REQUEST_TIMEOUT
+        resp = http_request(get_default_host_creds(self.root), "/" + path, method, **kwargs)
+        augmented_raise_for_status(resp)
+        return resp
+
+    def cache_key(self, art: Artifact) -> str | None:
+        if not self.cache:
+            return None
+        if art.path not in self.keys:
+            self.keys[art.path] = self._head(art)
+        return self.keys[art.path]
+
+    def _head(self, art: Artifact) -> str | None:
+        try:
+            with _client_settings(self.config):
+                return cache_key(self.url(art.path), self._request(art.path, "HEAD").headers)
+        except Exception:  # noqa: BLE001 - not cached; the download says what is wrong
+            return None
+
+    def download(self, art: Artifact, dest: str, store: Store, max_bytes: int, uri: str) -> None:
+        """GET the file and keep it under the key of the HEAD before, if a HEAD after still gives that key:
+        the server's GET carries an ETag of another kind, so the HEADs prove the bytes were not rewritten
+        in between."""
+        from .cache import publish
+        from .objects import check_size
+
+        with store.partial() as partial, _client_settings(self.config):
+            with self._request(art.path, "GET", stream=True) as resp:
+                length = resp.headers.get("Content-Length", "")
+                if max_bytes and length.isdigit() and int(length) > max_bytes:
+                    raise SourceError(f"File too large to download: {int(length)} bytes (max: {max_bytes})",
+                                      "MA-S001")
+                size = 0
+                with open(partial, "wb") as out, store.bars.bar(uri, art.size) as bar:
+                    for chunk in resp.iter_content(_CHUNK):
+                        size += len(chunk)
+                        if max_bytes and size > max_bytes:
+                            raise SourceError(f"File too large to download: more than {max_bytes} bytes "
+                                              f"(max: {max_bytes})", "MA-S001")
+                        out.write(chunk)
+                        bar.advance(len(chunk))
+            check_size(uri, size, art.size)
+            key = self.cache_key(art)
+            if key is not None and (store.stream or self._head(art) != key):
+                key = None
+            publish(partial, store.keep_blob(key), dest)
 
 
 def plan(target: str, config: ScanConfig) -> list[dict[str, Any]]:
