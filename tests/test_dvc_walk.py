@@ -16,28 +16,9 @@ import pytest
 
 from .servers import EVIL, HONEST, aws_env
 from .servers import scan as ma
-from .test_remote_dvc import DVC, forget_local_copies, make_repo, sh
+from .test_remote_dvc import DVC, env, forget_local_copies, local_project, project, sh  # noqa: F401 - fixtures
 
 pytest.importorskip("yaml")
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dvc-walk")
-    make_repo(root, "../remote")  # model.pkl (honest), evil.pkl, data/{ok.pkl, sub/payload.pkl}; pushed
-    return root
-
-
-@pytest.fixture
-def project(built, tmp_path):
-    shutil.copytree(built, tmp_path / "p", symlinks=True)
-    return tmp_path / "p"
-
-
-@pytest.fixture
-def env(tmp_path):
-    return {"XDG_CACHE_HOME": str(tmp_path / "xdg"), "MODELAUDIT_CACHE_DIR": "", "DVC_NO_ANALYTICS": "1",
-            "AWS_EC2_METADATA_DISABLED": "true"}
 
 
 def _issues(r) -> list[tuple[str, str]]:
