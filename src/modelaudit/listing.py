@@ -109,7 +109,7 @@ def _dvc_rows(entries: list, config: ScanConfig) -> dict[int, list[dict]]:
                   and os.path.basename(e.path) != ".dvc" and os.path.isfile(e.path)]
     if not candidates:
         return {}
-    from .sources.dvc import plan_pointer
+    from .sources.dvc_local import plan_pointer
 
     walked = {os.path.normpath(e.path) for e in entries}
     rows: dict[int, list[dict]] = {}

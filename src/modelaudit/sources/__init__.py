@@ -190,7 +190,7 @@ def open_targets(paths: list[str], config: ScanConfig, cache_dir: str | None = N
             if not _resolved_here(target):
                 entries = walked.get(target) or list(expand([target]))
                 if _has_pointer(entries):
-                    from .dvc import resolve_walked
+                    from .dvc_local import resolve_walked
 
                     entries = resolve_walked(entries, config, get_store, targets.mappings)
                 targets.entries.extend(entries)
