@@ -69,6 +69,15 @@ def locations(result) -> set[str]:  # noqa: ANN001
     return {i["location"].split(" (pos ")[0] for i in result.json()["issues"]}
 
 
+def unavailable(result, expected: str) -> None:  # noqa: ANN001
+    """A target that could not be fetched: only coverage findings (exit 2), the first saying `expected`."""
+    assert result.code == 2, result.stdout + result.stderr
+    issues = result.json()["issues"]
+    assert issues and all(i["rule_code"] == "MA-S010" for i in issues), issues
+    assert expected in issues[0]["message"], issues[0]["message"]
+    assert "Traceback" not in result.stderr
+
+
 def no_local_paths(result, tmp_path: Path) -> None:  # noqa: ANN001
     """Findings name remote files by their URIs, never by where they were downloaded."""
     assert str(tmp_path) not in result.stdout

@@ -274,14 +274,7 @@ def test_no_pickle_crosses_the_process_boundary(tmp_path):
 
 
 def test_workers_die_with_a_killed_parent(tmp_path):
-    models = _models(tmp_path / "models", "a.hang")
-    driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER)
-    tmp = tmp_path / "tmp"  # a parent killed outright cannot remove its workers' directories: keep them here
-    tmp.mkdir()
-    proc = subprocess.Popen([sys.executable, str(driver), "--timeout", "30", str(models)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                            env={**os.environ, "TMPDIR": str(tmp)})
+    proc, tmp = _hanging_scan(tmp_path)
     worker = None
     try:
         for _ in range(100):  # bounded: 10 s
@@ -307,14 +300,7 @@ def test_workers_die_with_a_killed_parent(tmp_path):
 
 
 def test_sigterm_stops_workers_and_removes_their_files(tmp_path):
-    models = _models(tmp_path / "models", "a.hang")
-    driver = tmp_path / "driver.py"
-    driver.write_text(DRIVER)
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    proc = subprocess.Popen([sys.executable, str(driver), "--timeout", "30", str(models)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                            env={**os.environ, "TMPDIR": str(tmp)})
+    proc, tmp = _hanging_scan(tmp_path)
     worker = None
     try:
         for _ in range(100):  # bounded: 10 s
@@ -332,6 +318,20 @@ def test_sigterm_stops_workers_and_removes_their_files(tmp_path):
             proc.wait()
         if worker and _state(worker) not in (None, "Z"):
             os.kill(worker, signal.SIGKILL)
+
+
+def _hanging_scan(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    """The driver scanning a model that hangs its worker; workers keep their files in the returned folder
+    (a parent killed outright cannot remove them, so they must not land in the shared temporary area)."""
+    models = _models(tmp_path / "models", "a.hang")
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.Popen([sys.executable, str(driver), "--timeout", "30", str(models)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                            env={**os.environ, "TMPDIR": str(tmp)})
+    return proc, tmp
 
 
 def _child_of(parent: int) -> int | None:
