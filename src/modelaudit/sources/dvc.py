@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependency
-from .http import TIMEOUT, SourceError
+from .http import TIMEOUT, LimitedWriter, SourceError
 
 if TYPE_CHECKING:
     from ..config import ScanConfig
@@ -388,18 +388,10 @@ class Resolver:
                         continue
                     raise SourceError(f"cannot read {uri} from DVC {remote.describe()}: {_s3_reason(exc)}") from None
                 digest = hashlib.md5(usedforsecurity=False)
-                got = 0
                 with open(partial, "wb") as out, self.store.bars.bar(where, size) as bar:
                     body = resp["Body"]
                     try:
-                        while chunk := body.read(_CHUNK):
-                            got += len(chunk)
-                            if max_bytes and got > max_bytes:
-                                raise SourceError(f"File too large to download: more than {max_bytes} bytes "
-                                                  f"(max: {max_bytes}); not scanned", "MA-S001")
-                            digest.update(chunk)
-                            out.write(chunk)
-                            bar.advance(len(chunk))
+                        LimitedWriter(out, max_bytes, bar.advance, (digest,), "; not scanned").copy(body.read)
                     finally:
                         body.close()
                 if digest.hexdigest() != md5 and not (legacy and md5 in file_md5(partial, True)):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependency
-from .http import TIMEOUT, SourceError, stall_timeout
+from .http import TIMEOUT, LimitedWriter, SourceError, stall_timeout
 from .objects import BucketObject, BucketTarget, parse_bucket as parse
 
 if TYPE_CHECKING:
@@ -177,22 +177,6 @@ def fetch_entries(target: str, config: ScanConfig, store: Store,
     yield from fetch_bucket(t, list_objects(t, cli), how, store, max_bytes, mappings)
 
 
-class _LimitedSink:
-    """The file object the client writes into: enforces --max-size and feeds the progress bar."""
-
-    def __init__(self, out: Any, max_bytes: int, advance: Any) -> None:
-        self.out, self.max_bytes, self.advance, self.size = out, max_bytes, advance, 0
-
-    def write(self, data: bytes) -> int:
-        self.size += len(data)
-        if self.max_bytes and self.size > self.max_bytes:
-            raise SourceError(f"File too large to download: more than {self.max_bytes} bytes "
-                              f"(max: {self.max_bytes})", "MA-S001")
-        self.out.write(data)
-        self.advance(len(data))
-        return len(data)
-
-
 def _download(cli: Client, t: BucketTarget, obj: BucketObject, store: Store, dest: str, max_bytes: int) -> None:
     from google.resumable_media.common import DataCorruption
 
@@ -202,7 +186,7 @@ def _download(cli: Client, t: BucketTarget, obj: BucketObject, store: Store, des
     with store.partial() as partial:
         remote = cli.api.bucket(t.bucket).blob(obj.key)
         with open(partial, "wb") as out, store.bars.bar(t.uri(obj.key), obj.size) as bar:
-            sink = _LimitedSink(out, max_bytes, bar.advance)
+            sink = LimitedWriter(out, max_bytes, bar.advance)  # the file object the client writes into
             try:
                 # the listed generation: an object replaced meanwhile fails instead of mixing versions
                 remote.download_to_file(sink, if_generation_match=obj.version, timeout=cli.timeout,

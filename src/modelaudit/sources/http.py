@@ -12,6 +12,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 TIMEOUT = float(os.environ.get("MODELAUDIT_HTTP_TIMEOUT", "60"))
 _CHUNK = 1 << 20
@@ -116,6 +117,42 @@ class Downloaded:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def refuse_announced(length: int | str | None, max_bytes: int) -> None:
+    """Stop before reading when the server announces more than --max-size (a Content-Length, as int or text)."""
+    if isinstance(length, str):
+        length = int(length) if length.isdigit() else None
+    if max_bytes and length is not None and length > max_bytes:
+        raise SourceError(f"File too large to download: {length} bytes (max: {max_bytes})", "MA-S001")
+
+
+class LimitedWriter:
+    """Writes a download into `out`, stopping past `max_bytes` (0: no limit); feeds the given hashes and
+    `on_chunk(n)` (progress bars). Also the file object for clients that write into one."""
+
+    def __init__(self, out: Any, max_bytes: int, on_chunk: Callable[[int], None] | None = None,
+                 hashes: tuple[Any, ...] = (), note: str = "") -> None:
+        self.out, self.max_bytes, self.on_chunk, self.hashes, self.note = out, max_bytes, on_chunk, hashes, note
+        self.size = 0
+
+    def write(self, chunk: bytes) -> int:
+        self.size += len(chunk)
+        if self.max_bytes and self.size > self.max_bytes:
+            raise SourceError(f"File too large to download: more than {self.max_bytes} bytes "
+                              f"(max: {self.max_bytes}){self.note}", "MA-S001")
+        for digest in self.hashes:
+            digest.update(chunk)
+        self.out.write(chunk)
+        if self.on_chunk is not None:
+            self.on_chunk(len(chunk))
+        return len(chunk)
+
+    def copy(self, read: Callable[[int], bytes]) -> int:
+        """Drain `read(n)` until it returns nothing; the number of bytes written."""
+        while chunk := read(_CHUNK):
+            self.write(chunk)
+        return self.size
+
+
 def download(url: str, dest: str, token: str | None = None, max_bytes: int = 0,
              expected_size: int | None = None, headers: dict[str, str] | None = None,
              on_chunk: Callable[[int], None] | None = None, timeout: float | None = None) -> Downloaded:
@@ -123,27 +160,12 @@ def download(url: str, dest: str, token: str | None = None, max_bytes: int = 0,
     `on_chunk(n)` follows the bytes (progress bars)."""
     sha256 = hashlib.sha256()
     git = hashlib.sha1(f"blob {expected_size}\0".encode()) if expected_size is not None else None  # noqa: S324
-    size = 0
     with open_url(url, token=token, headers=headers, timeout=timeout) as resp:
         answer = {k.lower(): v for k, v in resp.headers.items()}
-        length = resp.headers.get("Content-Length")
-        if max_bytes and length and length.isdigit() and int(length) > max_bytes:
-            raise SourceError(f"File too large to download: {int(length)} bytes (max: {max_bytes})", "MA-S001")
+        refuse_announced(resp.headers.get("Content-Length"), max_bytes)
         with open(dest, "wb") as out:
-            while True:
-                chunk = resp.read(_CHUNK)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if max_bytes and size > max_bytes:
-                    raise SourceError(f"File too large to download: more than {max_bytes} bytes (max: {max_bytes})",
-                                      "MA-S001")
-                sha256.update(chunk)
-                if git is not None:
-                    git.update(chunk)
-                out.write(chunk)
-                if on_chunk is not None:
-                    on_chunk(len(chunk))
+            hashes = (sha256,) if git is None else (sha256, git)
+            size = LimitedWriter(out, max_bytes, on_chunk, hashes).copy(resp.read)
     return Downloaded(size, sha256.hexdigest(), git.hexdigest() if git is not None else None, answer)
 
 

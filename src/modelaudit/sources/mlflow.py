@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependency
-from .http import SourceError
+from .http import LimitedWriter, SourceError, refuse_announced
 
 if TYPE_CHECKING:
     from ..config import ScanConfig
@@ -360,19 +360,12 @@ class Proxied:
 
         with store.partial() as partial, _client_settings(self.config):
             with self._request(art.path, "GET", stream=True) as resp:
-                length = resp.headers.get("Content-Length", "")
-                if max_bytes and length.isdigit() and int(length) > max_bytes:
-                    raise SourceError(f"File too large to download: {int(length)} bytes (max: {max_bytes})",
-                                      "MA-S001")
-                size = 0
+                refuse_announced(resp.headers.get("Content-Length", ""), max_bytes)
                 with open(partial, "wb") as out, store.bars.bar(uri, art.size) as bar:
+                    writer = LimitedWriter(out, max_bytes, bar.advance)
                     for chunk in resp.iter_content(_CHUNK):
-                        size += len(chunk)
-                        if max_bytes and size > max_bytes:
-                            raise SourceError(f"File too large to download: more than {max_bytes} bytes "
-                                              f"(max: {max_bytes})", "MA-S001")
-                        out.write(chunk)
-                        bar.advance(len(chunk))
+                        writer.write(chunk)
+                size = writer.size
             check_size(uri, size, art.size)
             key = self.cache_key(art)
             if key is not None and (store.stream or self._head(art) != key):

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependency
-from .http import TIMEOUT, SourceError, stall_timeout
+from .http import TIMEOUT, LimitedWriter, SourceError, refuse_announced, stall_timeout
 from .objects import BucketObject, BucketTarget, parse_bucket as parse
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from .cache import Store
 
 SCHEMES = ("s3://", "r2://")
-_CHUNK = 1 << 20
 _DENIED = frozenset({"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled",
                      "ExpiredToken", "InvalidToken", "AccountProblem"})
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
@@ -182,22 +181,11 @@ def _download(cli: Any, t: BucketTarget, obj: BucketObject, store: Store, dest: 
     with store.partial() as partial:
         resp = cli.get_object(Bucket=t.bucket, Key=obj.key, **extra)
         length = resp.get("ContentLength")
-        if max_bytes and isinstance(length, int) and length > max_bytes:
-            raise SourceError(f"File too large to download: {length} bytes (max: {max_bytes})", "MA-S001")
+        refuse_announced(length if isinstance(length, int) else None, max_bytes)
         body = resp["Body"]
-        size = 0
         try:
             with open(partial, "wb") as out, store.bars.bar(t.uri(obj.key), obj.size) as bar:
-                while True:
-                    chunk = body.read(_CHUNK)
-                    if not chunk:
-                        break
-                    size += len(chunk)
-                    if max_bytes and size > max_bytes:
-                        raise SourceError(f"File too large to download: more than {max_bytes} bytes "
-                                          f"(max: {max_bytes})", "MA-S001")
-                    out.write(chunk)
-                    bar.advance(len(chunk))
+                size = LimitedWriter(out, max_bytes, bar.advance).copy(body.read)
         finally:
             body.close()
         check_size(t.uri(obj.key), size, obj.size)
