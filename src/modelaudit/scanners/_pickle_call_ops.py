@@ -71,6 +71,8 @@ class CallOpcodes:
         self._report(finding)
 
     def _call(self, func: Any, args: Any, pos: int, opcode: str) -> Call:
+        if self.calls.inert_call(func, args):  # most calls of honest files: skip the analysis
+            return Call(func, args, pos, opcode)
         if not isinstance(func, (Global, Call, Persistent)) and func is not OPAQUE:
             raise Malformed(f"{opcode} on a non-callable {type(func).__name__}")
         call = Call(func, args, pos, opcode)

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import BudgetExceeded
 from . import _walkcore
 from ._pickle_data_ops import _MAX_TUPLE, LINE_VALUES, Malformed, int_arg
-from ._pickle_values import MAX_KEPT_ITEMS, OPAQUE, Container, LazyBytes, Persistent
+from ._pickle_values import MAX_KEPT_ITEMS, OPAQUE, Call, Container, Global, LazyBytes, Persistent
 from ._pickle_vm import _DEADLINE_EVERY, _EXACT_RUN, _LAZY_THRESHOLD, _MEMO_KEEP_ALL, PurePickleWalker, WalkOutcome
 from ._pickle_vm import _memo_value
 
@@ -21,7 +21,7 @@ _SETUP = {"malformed": Malformed, "budget_exceeded": BudgetExceeded, "opaque": O
           "lazy_bytes": LazyBytes, "persistent": Persistent, "line_values": LINE_VALUES, "int_arg": int_arg,
           "memo_value": _memo_value, "max_kept": MAX_KEPT_ITEMS, "max_tuple": _MAX_TUPLE,
           "lazy_threshold": _LAZY_THRESHOLD, "exact_run": _EXACT_RUN, "deadline_every": _DEADLINE_EVERY,
-          "memo_keep_all": _MEMO_KEEP_ALL}
+          "memo_keep_all": _MEMO_KEEP_ALL, "global_cls": Global, "call_cls": Call}
 
 
 def configure(**overrides: Any) -> None:

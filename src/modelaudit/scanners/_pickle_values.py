@@ -33,6 +33,8 @@ class Global:
     verdict: Verdict
     pos: int
     opcode: str
+    # allowlisted, and a call of it needs no analysis (set by CallAnalysis.note)
+    inert: bool = False
 
     def __repr__(self) -> str:
         return self.verdict.target

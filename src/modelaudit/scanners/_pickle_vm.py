@@ -20,7 +20,7 @@ import os
 import re
 import struct
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,7 +104,11 @@ class PurePickleWalker(DataOpcodes, CallOpcodes, JoblibArrays):
         self.globals_seen: dict[str, int] = {}
         self.opcodes = 0
         self._shadow_budget: int | None = None  # set while reading joblib array bytes as opcodes
-        self._dispatch = {code: getattr(self, "op_" + name) for code, (name, _) in _OPS.items()}
+
+    @cached_property
+    def _dispatch(self) -> dict[int, Callable[[int], int]]:
+        """opcode -> handler; built on first use (the native core never needs it)"""
+        return {code: getattr(self, "op_" + name) for code, (name, _) in _OPS.items()}
 
     # ------------------------------------------------------------------ driver
     def run(self, max_streams: int | None = None) -> WalkOutcome:

@@ -35,12 +35,13 @@ static Py_ssize_t MEMO_KEEP_ALL = 200000;
 
 /* Python objects the core hands out or raises; set once by setup(). */
 static PyObject *Malformed, *BudgetExceeded, *OPAQUE, *ContainerCls, *LazyBytesCls, *PersistentCls;
-static PyObject *LineValues, *IntArg, *MemoValue;
+static PyObject *LineValues, *IntArg, *MemoValue, *GlobalCls, *CallCls;
 static PyObject *KindNames[5];
 static PyObject *s_buf, *s_end, *s_pos, *s_opcodes, *s_check_deadline, *s_shadow_budget, *s_calls,
     *s_discarded, *s_count, *s_extend, *s_act_global, *s_act_stack_global, *s_act_inst, *s_act_obj,
     *s_act_reduce, *s_act_newobj, *s_act_newobj_ex, *s_act_build, *s_act_ext, *s_act_persid, *s_from_bytes,
-    *s_little, *s_APPEND, *s_APPENDS, *s_ADDITEMS, *s_SETITEM, *s_SETITEMS, *s_EXT1, *s_EXT2, *s_EXT4;
+    *s_little, *s_APPEND, *s_APPENDS, *s_ADDITEMS, *s_SETITEM, *s_SETITEMS, *s_EXT1, *s_EXT2, *s_EXT4,
+    *s_inert, *s_checked_named, *s_REDUCE, *s_NEWOBJ;
 
 /* ------------------------------------------------------------------ values */
 enum { V_EMPTY = 0, V_NONE, V_TRUE, V_FALSE, V_INT, V_FLOAT, V_OPAQUE, V_TEXT, V_LATIN, V_BYTES, V_NODE, V_PY };
@@ -806,6 +807,32 @@ static PyObject *act(Run *r, Py_ssize_t p0, PyObject *name, PyObject *a, PyObjec
     return PyObject_CallMethodObjArgs(r->walker, name, a, b, cc, NULL);
 }
 
+/* REDUCE/NEWOBJ of a call CallAnalysis.inert_call waves through (an allowlisted callable that needs no
+ * analysis, a tuple of arguments, no argument-checked helper named so far): the Call record is made here,
+ * skipping the round trip through act_reduce/_call, which would make the same record. Most calls of honest
+ * files are such calls. Returns 1 with *out set, 0 when Python must decide, -1 on error. */
+static int inert_call(Run *r, Py_ssize_t p0, PyObject *func, PyObject *args, PyObject *opname, PyObject **out) {
+    *out = NULL;
+    if (!CallCls || Py_TYPE(func) != (PyTypeObject *)GlobalCls || !PyTuple_CheckExact(args)) return 0;
+    PyObject *flag = PyObject_GetAttr(func, s_inert);
+    if (!flag) return -1;
+    int inert = flag == Py_True;
+    Py_DECREF(flag);
+    if (!inert) return 0;
+    PyObject *calls = PyObject_GetAttr(r->walker, s_calls), *named = NULL;
+    if (calls) named = PyObject_GetAttr(calls, s_checked_named);
+    Py_XDECREF(calls);
+    if (!named) return -1;
+    int checked = PyObject_IsTrue(named);
+    Py_DECREF(named);
+    if (checked) return checked < 0 ? -1 : 0;
+    PyObject *pos = PyLong_FromSsize_t(p0);
+    if (!pos) return -1;
+    *out = PyObject_CallFunctionObjArgs(CallCls, func, args, pos, opname, NULL);
+    Py_DECREF(pos);
+    return *out ? 1 : -1;
+}
+
 /* calls.discarded(values, pos) for the Python values among vals[0:n] (only those can be calls). */
 static int discarded(Run *r, Py_ssize_t p0, Val *vals, Py_ssize_t n) {
     PyObject *list = NULL;
@@ -1298,7 +1325,11 @@ static Py_ssize_t run_loop(Run *r, Py_ssize_t pos) {
                 if (!a[i]) ok = 0;
             }
             release_all(c, tmp, k);
-            if (ok) {
+            int fast = 0;
+            if (ok && (op == 'R' || op == 0x81))
+                fast = inert_call(r, p0, a[1], a[0], op == 'R' ? s_REDUCE : s_NEWOBJ, &o);
+            if (fast < 0) ok = 0;
+            if (ok && !fast) {
                 if (op == 0x93) o = act(r, p0, s_act_stack_global, a[1], a[0], NULL);
                 else if (op == 'R') o = act(r, p0, s_act_reduce, a[0], a[1], NULL);
                 else if (op == 0x81) o = act(r, p0, s_act_newobj, a[0], a[1], NULL);
@@ -1589,11 +1620,11 @@ static int set_global(PyObject **slot, PyObject *value) {
 static PyObject *setup(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"malformed", "budget_exceeded", "opaque", "container", "lazy_bytes", "persistent",
                              "line_values", "int_arg", "memo_value", "max_kept", "max_tuple", "lazy_threshold",
-                             "exact_run", "deadline_every", "memo_keep_all", NULL};
-    PyObject *a[9];
+                             "exact_run", "deadline_every", "memo_keep_all", "global_cls", "call_cls", NULL};
+    PyObject *a[9], *glob = NULL, *call = NULL;
     Py_ssize_t kept, tup, lazy, exact, every, keep;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOO!OOnnnnnn", kwlist, &a[0], &a[1], &a[2], &a[3], &a[4], &a[5],
-                                     &PyDict_Type, &a[6], &a[7], &a[8], &kept, &tup, &lazy, &exact, &every, &keep))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOO!OOnnnnnn|OO", kwlist, &a[0], &a[1], &a[2], &a[3], &a[4], &a[5],
+                                     &PyDict_Type, &a[6], &a[7], &a[8], &kept, &tup, &lazy, &exact, &every, &keep, &glob, &call))
         return NULL;
     if (kept < 0 || kept > 1 << 20 || tup < 0 || tup > 1 << 20 || lazy < 0 || lazy > 1 << 30 || exact < 0 ||
         every < 1 || keep < 0) {
@@ -1609,6 +1640,9 @@ static PyObject *setup(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kwds
     set_global(&LineValues, a[6]);
     set_global(&IntArg, a[7]);
     set_global(&MemoValue, a[8]);
+    if (glob && !PyType_Check(glob)) glob = NULL;
+    set_global(&GlobalCls, call ? glob : NULL); /* without both classes every call goes through Python */
+    set_global(&CallCls, glob ? call : NULL);
     MAX_KEPT = kept, MAX_TUPLE = tup, LAZY_THRESHOLD = lazy, EXACT_RUN = exact, DEADLINE_EVERY = every;
     MEMO_KEEP_ALL = keep;
     Py_RETURN_NONE;
@@ -1636,7 +1670,8 @@ PyMODINIT_FUNC PyInit__walkcore(void) {
     INTERN(s_act_ext, "act_ext"); INTERN(s_act_persid, "act_persid"); INTERN(s_from_bytes, "from_bytes");
     INTERN(s_little, "little"); INTERN(s_APPEND, "APPEND"); INTERN(s_APPENDS, "APPENDS");
     INTERN(s_ADDITEMS, "ADDITEMS"); INTERN(s_SETITEM, "SETITEM"); INTERN(s_SETITEMS, "SETITEMS");
-    INTERN(s_EXT1, "EXT1"); INTERN(s_EXT2, "EXT2"); INTERN(s_EXT4, "EXT4");
+    INTERN(s_inert, "inert"); INTERN(s_checked_named, "_checked_named");
+    INTERN(s_REDUCE, "REDUCE"); INTERN(s_NEWOBJ, "NEWOBJ"); INTERN(s_EXT1, "EXT1"); INTERN(s_EXT2, "EXT2"); INTERN(s_EXT4, "EXT4");
     INTERN(KindNames[N_TUPLE], "tuple"); INTERN(KindNames[N_LIST], "list"); INTERN(KindNames[N_DICT], "dict");
     INTERN(KindNames[N_SET], "set"); INTERN(KindNames[N_FROZENSET], "frozenset");
     if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&VMStateType) < 0) return NULL;

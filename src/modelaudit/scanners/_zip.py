@@ -37,6 +37,8 @@ def open_zip(blob: Blob, result: ScanResult) -> Iterator[zipfile.ZipFile | None]
 
 
 def unsafe_member_name(name: str) -> bool:
+    if ".." not in name and name[:1] not in ("/", "\\") and name[1:2] != ":":
+        return False  # no parent step, not absolute: nothing to normalize (most names, checked quickly)
     normalized = name.replace("\\", "/")
     if normalized.startswith("/") or (len(normalized) > 1 and normalized[1] == ":"):
         return True

@@ -40,15 +40,17 @@ class PyTorchScanner(BaseScanner):
                 return
             infos = check_member_names(zf, blob, result, ctx)
             names = [i.filename for i in infos]
-            if sum(1 for n in names if n.endswith("/data.pkl") or n == "data.pkl") != 1:
+            pickles = [n for n in names if n.endswith("data.pkl")]
+            if sum(1 for n in pickles if n.endswith("/data.pkl") or n == "data.pkl") != 1:
                 result.report("MA-T001", "PyTorch zip checkpoint should hold exactly one data.pkl; found "
-                              f"{sum(1 for n in names if n.endswith('data.pkl'))}", blob.location,
+                              f"{len(pickles)}", blob.location,
                               {"members": names[:50]})
             # a TorchScript archive is read by torch.jit.load, whose unpickler resolves names itself
             jit = torchscript.is_archive(names)
-            for info in infos:
-                ctx.check_deadline()
-                if info.is_dir() or _is_storage(info.filename):
+            for index, info in enumerate(infos):
+                if not index & 255:
+                    ctx.check_deadline()
+                if info.filename.endswith("/") or _is_storage(info.filename):
                     continue
                 if info.filename.endswith(".pkl") or (jit and info.filename.endswith(".debug_pkl")):
                     with member_blob(zf, info, blob, ctx, result) as child, child.buffer() as buf:
@@ -63,5 +65,7 @@ class PyTorchScanner(BaseScanner):
 
 def _is_storage(name: str) -> bool:
     """Raw tensor bytes: archive/data/0, archive/data/1 … and TorchScript's constants storages."""
-    parts = name.split("/")
-    return len(parts) >= 2 and parts[-2] in ("data", ".data") and parts[-1].isdigit() or name.endswith("/.data/version")
+    folder, slash, last = name.rpartition("/")
+    if slash and last.isdigit():
+        return folder.rpartition("/")[2] in ("data", ".data")
+    return name.endswith("/.data/version")

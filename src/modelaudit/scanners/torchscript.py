@@ -52,7 +52,8 @@ def is_code_member(name: str) -> bool:
 
 def is_archive(names: list[str]) -> bool:
     """torch.load dispatches to torch.jit.load when a top-level constants.pkl is present."""
-    return any(n == "constants.pkl" or (n.count("/") == 1 and n.endswith("/constants.pkl")) for n in names)
+    candidates = [n for n in names if n.endswith("constants.pkl")]  # one quick pass over many members
+    return any(n == "constants.pkl" or (n.count("/") == 1 and n.endswith("/constants.pkl")) for n in candidates)
 
 
 def namespace_of(name: str) -> tuple[str, str] | None:
