@@ -12,19 +12,21 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .blob import Blob
 from .config import ScanConfig
 from .context import ScanContext
 from .detect import HEAD_SIZE, detect
 from .errors import BudgetExceeded, MissingDependency, ScanTimeout
-from .inventory import Inventory
 from .model import Asset, Check, FileResult, Issue, IssueSeverity
 from .rules import RULES
 from .scanners import SCANNER_REGISTRY, load_entry_point_scanners
 from .scanners.base import BaseScanner, ScanResult
 from .walk import Entry
+
+if TYPE_CHECKING:
+    from .inventory import Inventory  # imported when --sbom asks for it (hashing, provenance)
 
 log = logging.getLogger("modelaudit")
 
@@ -160,7 +162,11 @@ def scan_task(task: Task, config: ScanConfig) -> FileResult:
     result = ScanResult("engine")
     scanners_used: list[str] = []
     fmt = "unknown"
-    inventory = Inventory(path) if config.inventory else None
+    inventory = None
+    if config.inventory:
+        from .inventory import Inventory
+
+        inventory = Inventory(path)
     try:
         blob = Blob.from_path(path)
         fmt = _scan_top(blob, result, config, task.over_total, task.explicit, scanners_used, inventory)

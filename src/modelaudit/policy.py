@@ -15,7 +15,6 @@ that name at any depth, `*` also matches across `/`, and a pattern naming a dire
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import glob
 import os
@@ -29,10 +28,6 @@ if TYPE_CHECKING:
     from .engine import ScanRun
     from .model import Issue
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 POLICY_NAME = ".modelaudit.toml"
 PYPROJECT = "pyproject.toml"
@@ -117,21 +112,20 @@ def nearest_policy(directory: str) -> str | None:
 
 def _has_tool_table(pyproject: str) -> bool:
     try:
+        with open(pyproject, "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return False
+    if b"modelaudit" not in raw and b"\\u" not in raw.lower():
+        return False  # cannot name our table (a quoted key may spell it with \u escapes): not parsed
+    try:
         data = _read_toml(pyproject)
     except PolicyError:
         # a broken pyproject.toml matters only when it was meant to carry our table
-        if _mentions_us(pyproject):
+        if b"tool.modelaudit" in raw:
             raise
         return False
     return isinstance(data.get("tool"), dict) and "modelaudit" in data["tool"]
-
-
-def _mentions_us(path: str) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            return b"tool.modelaudit" in fh.read()
-    except OSError:
-        return False
 
 
 # --- reading it ---------------------------------------------------------------------------------------------
@@ -153,6 +147,10 @@ def load_policy(path: str) -> Policy:
 
 
 def _read_toml(path: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
@@ -205,6 +203,8 @@ def _parse(table: dict[str, Any], path: str, where: str) -> Policy:
 def _check_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
     for key in table:
         if key not in allowed:
+            import difflib  # only for a message about an unknown key
+
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(allowed)})"
             raise PolicyError(f"{where}: unknown key {key!r}{hint}")

@@ -6,6 +6,8 @@ other .pkl); tensor storages under data/ are never parsed.
 
 from __future__ import annotations
 
+import re
+
 from ..detect import HEAD_SIZE, detect
 from . import torchscript
 from ._pickle_scan import record_check, walk_pickle
@@ -47,11 +49,9 @@ class PyTorchScanner(BaseScanner):
                               {"members": names[:50]})
             # a TorchScript archive is read by torch.jit.load, whose unpickler resolves names itself
             jit = torchscript.is_archive(names)
-            for index, info in enumerate(infos):
-                if not index & 255:
-                    ctx.check_deadline()
-                if info.filename.endswith("/") or _is_storage(info.filename):
-                    continue
+            skip = _SKIPPED.fullmatch
+            for info in [i for i in infos if not skip(i.filename)]:
+                ctx.check_deadline()
                 if info.filename.endswith(".pkl") or (jit and info.filename.endswith(".debug_pkl")):
                     with member_blob(zf, info, blob, ctx, result) as child, child.buffer() as buf:
                         (torchscript.walk_archive_pickle if jit else walk_pickle)(buf, child, result, ctx)
@@ -63,9 +63,6 @@ class PyTorchScanner(BaseScanner):
             result.bytes_scanned = blob.size
 
 
-def _is_storage(name: str) -> bool:
-    """Raw tensor bytes: archive/data/0, archive/data/1 … and TorchScript's constants storages."""
-    folder, slash, last = name.rpartition("/")
-    if slash and last.isdigit():
-        return folder.rpartition("/")[2] in ("data", ".data")
-    return name.endswith("/.data/version")
+# Members never read: folders, and raw tensor bytes (archive/data/0, archive/data/1 …, TorchScript's
+# constants storages under .data/, and .data/version)
+_SKIPPED = re.compile(r".*/|(?:.*/)?\.?data/\d+|.*/\.data/version", re.DOTALL)

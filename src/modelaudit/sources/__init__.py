@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -269,6 +268,8 @@ def _fetch(target: str, config: ScanConfig, store, token: str | None,  # noqa: A
     """The entries of one remote target: a list, or a generator that downloads as it is consumed."""
     from ..walk import Entry
     from . import huggingface as hf
+    import urllib.parse  # remote targets only: local scans skip it
+
     from .http import HttpError, SourceError, check_plain_url, redact_url
 
     max_bytes = config.limits.max_file_size
