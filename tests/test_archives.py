@@ -425,3 +425,20 @@ def test_max_decompressed_flag(tmp_path):
     out = run_cli("scan", "--format", "json", "--max-decompressed", "1MB", str(path))
     assert out.code in (1, 2) and "MA-J001" in {i["rule_code"] for i in out.json()["issues"]}
     assert run_cli("scan", "--max-decompressed", "nope", str(path)).code == 2
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/cron.d/evil", "C:\\Windows\\evil.dll",
+                                  "models\\..\\..\\evil.pkl", "ok/../../escape.pkl"])
+def test_zip_traversal_name_among_many_honest_members(tmp_path, name):
+    # archives of many members take a quick look at all names at once; one bad name must still be found
+    members = {f"archive/data/{i}": b"\0" * 4 for i in range(300)}
+    members[name] = benign()
+    result = scan(write(tmp_path, "many.zip", zip_bytes(members)))
+    hits = [i for i in issues(result, "MA-A001", "critical") if i["message"] == TRAVERSAL.format(name)]
+    assert len(hits) == 1, describe(result)
+
+
+def test_zip_of_plain_names_has_no_traversal_finding(tmp_path):
+    members = {f"model/layer_{i}.bin": b"\0" * 4 for i in range(300)} | {"model/notes..txt": b"ok"}
+    result = scan(write(tmp_path, "plain.zip", zip_bytes(members)))
+    assert not issues(result, "MA-A001"), describe(result)

@@ -127,6 +127,17 @@ def test_pyproject_without_our_table_does_not_stop_the_search(project):
     assert report["config_file"] == str(project / ".modelaudit.toml")
 
 
+@pytest.mark.parametrize("table", ['[tool."model\\u0061udit"]\nexclude = ["custom.pkl"]\n',
+                                   '[tool]\n"model\\u0061udit" = { exclude = ["custom.pkl"] }\n',
+                                   '[tool.modelaudit]\nexclude = ["custom.pkl"]\n'])
+def test_pyproject_table_found_however_the_key_is_spelled(project, table):
+    # pyproject files that cannot name the table are not parsed; escapes in quoted keys still count
+    (project / "pyproject.toml").write_text('[project]\nname = "weights"\n' + table)
+    _, report = _json(project, str(project / "models"), cwd=project.parent)
+    assert report["config_file"] == str(project / "pyproject.toml")
+    assert [p.rsplit("/", 1)[-1] for p in report["excluded_files"]] == ["custom.pkl"]
+
+
 def test_the_targets_policy_wins_over_the_working_directory(project, tmp_path_factory):
     elsewhere = tmp_path_factory.mktemp("cwd")
     (elsewhere / ".modelaudit.toml").write_text('exclude = ["evil.pkl"]\n[severity]\n"MA-P002" = "info"\n')
