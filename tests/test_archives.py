@@ -442,3 +442,34 @@ def test_zip_of_plain_names_has_no_traversal_finding(tmp_path):
     members = {f"model/layer_{i}.bin": b"\0" * 4 for i in range(300)} | {"model/notes..txt": b"ok"}
     result = scan(write(tmp_path, "plain.zip", zip_bytes(members)))
     assert not issues(result, "MA-A001"), describe(result)
+
+
+def test_small_stored_members_read_directly_only_when_zipfile_would_accept_them(tmp_path):
+    from modelaudit.scanners._zip import _read_stored
+
+    data = zip_bytes({"archive/version": b"3\n", "archive/big": b"x" * 5000, "archive/empty": b""})
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert _read_stored(zf, zf.getinfo("archive/version")) == b"3\n"
+        assert _read_stored(zf, zf.getinfo("archive/big")) == b"x" * 5000
+        assert _read_stored(zf, zf.getinfo("archive/empty")) is None  # nothing to gain: zipfile reads it
+    tampered = {
+        "local name differs": data.replace(b"archive/version", b"archive/versioX", 1),
+        "crc differs": data.replace(b"3\n", b"4\n", 1),
+        "encrypted flag": data[:6] + b"\x01\x00" + data[8:],
+    }
+    for label, raw in tampered.items():
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+            info = zf.infolist()[0]
+            info.flag_bits |= 1 if label == "encrypted flag" else 0
+            assert _read_stored(zf, info) is None, label
+
+
+def test_checkpoint_member_with_a_wrong_crc_is_still_reported(tmp_path):
+    # a metadata member zipfile rejects is read leniently, with the strict reader's finding
+    from tests.builders import torch_zip
+
+    data = torch_zip(benign())
+    start = data.index(b"archive/byteorderlittle") + len(b"archive/byteorder")
+    data = data[:start] + b"LITTLE" + data[start + 6:]
+    result = scan(write(tmp_path, "ckpt.pt", data))
+    assert [i["details"]["entry"] for i in issues(result, "MA-A004")] == ["archive/byteorder"], describe(result)

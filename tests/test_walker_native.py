@@ -147,6 +147,57 @@ def test_regression_corpus_walks():
         assert_same(data, name)
 
 
+@needs_native
+def test_regression_corpus_walks_with_records_made_by_their_init():
+    """The core makes Call/Persistent records without running __init__ when the classes allow it; through
+    __init__ (direct=False) the results are the same."""
+    from modelaudit.scanners import _pickle_native
+
+    assert _pickle_native._SETUP["direct"], "Call/Persistent no longer allow direct records: update make_record"
+    _pickle_native.configure(direct=False)
+    try:
+        for name, data in corpus_pickles().items():
+            assert_same(data, name)
+    finally:
+        _pickle_native.configure()
+
+
+def test_direct_records_only_for_plain_dataclasses():
+    from dataclasses import dataclass, field
+
+    from modelaudit.scanners._pickle_native import _made_by_fields
+
+    @dataclass(eq=False)
+    class Plain:
+        func: Any
+        pos: int
+        extra: Any = None
+
+    @dataclass(eq=False)
+    class Factory:
+        func: Any
+        items: list = field(default_factory=list)
+
+    @dataclass(eq=False)
+    class PostInit:
+        func: Any
+
+        def __post_init__(self) -> None:
+            self.seen = True
+
+    @dataclass(frozen=True)
+    class Frozen:
+        func: Any
+
+    assert _made_by_fields(Plain, ("func", "pos"))
+    assert not _made_by_fields(Plain, ("pos", "func"))  # the fields must come first, in order
+    assert not _made_by_fields(Plain, ("func",))  # pos has no default
+    assert not _made_by_fields(Factory, ("func",))
+    assert not _made_by_fields(PostInit, ("func",))
+    assert not _made_by_fields(Frozen, ("func",))
+    assert not _made_by_fields(Point, ("x",))  # not a dataclass
+
+
 _WALKS: collections.Counter = collections.Counter()
 
 

@@ -8,6 +8,7 @@ the VM state hooks JoblibArrays uses are the core's save/fork/restore.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ..errors import BudgetExceeded
@@ -17,11 +18,22 @@ from ._pickle_values import MAX_KEPT_ITEMS, OPAQUE, Call, Container, Global, Laz
 from ._pickle_vm import _DEADLINE_EVERY, _EXACT_RUN, _LAZY_THRESHOLD, _MEMO_KEEP_ALL, PurePickleWalker, WalkOutcome
 from ._pickle_vm import _memo_value
 
+def _made_by_fields(cls: type, given: tuple[str, ...]) -> bool:
+    """Whether setting `given` on object.__new__(cls) makes what cls(*values) makes: a plain dataclass whose
+    first fields are `given`, whose other fields have plain defaults, and with no __post_init__."""
+    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__") or hasattr(cls, "__slots__"):
+        return False
+    fields = dataclasses.fields(cls)
+    return (tuple(f.name for f in fields[:len(given)]) == given and not cls.__dataclass_params__.frozen
+            and all(f.default is not dataclasses.MISSING for f in fields[len(given):]))
+
+
 _SETUP = {"malformed": Malformed, "budget_exceeded": BudgetExceeded, "opaque": OPAQUE, "container": Container,
           "lazy_bytes": LazyBytes, "persistent": Persistent, "line_values": LINE_VALUES, "int_arg": int_arg,
           "memo_value": _memo_value, "max_kept": MAX_KEPT_ITEMS, "max_tuple": _MAX_TUPLE,
           "lazy_threshold": _LAZY_THRESHOLD, "exact_run": _EXACT_RUN, "deadline_every": _DEADLINE_EVERY,
-          "memo_keep_all": _MEMO_KEEP_ALL, "global_cls": Global, "call_cls": Call}
+          "memo_keep_all": _MEMO_KEEP_ALL, "global_cls": Global, "call_cls": Call,
+          "direct": _made_by_fields(Call, ("func", "args", "pos", "opcode")) and _made_by_fields(Persistent, ("pid",))}
 
 
 def configure(**overrides: Any) -> None:

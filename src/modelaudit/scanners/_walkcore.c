@@ -41,7 +41,9 @@ static PyObject *s_buf, *s_end, *s_pos, *s_opcodes, *s_check_deadline, *s_shadow
     *s_discarded, *s_count, *s_extend, *s_act_global, *s_act_stack_global, *s_act_inst, *s_act_obj,
     *s_act_reduce, *s_act_newobj, *s_act_newobj_ex, *s_act_build, *s_act_ext, *s_act_persid, *s_from_bytes,
     *s_little, *s_APPEND, *s_APPENDS, *s_ADDITEMS, *s_SETITEM, *s_SETITEMS, *s_EXT1, *s_EXT2, *s_EXT4,
-    *s_inert, *s_checked_named, *s_REDUCE, *s_NEWOBJ;
+    *s_inert, *s_checked_named, *s_REDUCE, *s_NEWOBJ, *s_func, *s_args, *s_pos_field, *s_opcode, *s_pid, *EmptyTuple;
+/* whether Call and Persistent may be made without running their __init__ (see make_record) */
+static int RecordsDirect;
 
 /* ------------------------------------------------------------------ values */
 enum { V_EMPTY = 0, V_NONE, V_TRUE, V_FALSE, V_INT, V_FLOAT, V_OPAQUE, V_TEXT, V_LATIN, V_BYTES, V_NODE, V_PY };
@@ -807,6 +809,29 @@ static PyObject *act(Run *r, Py_ssize_t p0, PyObject *name, PyObject *a, PyObjec
     return PyObject_CallMethodObjArgs(r->walker, name, a, b, cc, NULL);
 }
 
+/* An instance of a walker value class with `n` fields set and the others left at their class-level
+ * defaults: object.__new__(cls) plus setattr, what its dataclass __init__ does, without running Python
+ * code (these records are made once or twice per tensor of a checkpoint). configure() in _pickle_native
+ * passes direct=True only after checking that the classes' fields and __init__ allow it. */
+static PyObject *make_record(PyObject *cls, Py_ssize_t n, PyObject **names, PyObject **values) {
+    if (!RecordsDirect) {
+        PyObject *args = PyTuple_New(n);
+        if (!args) return NULL;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_INCREF(values[i]);
+            PyTuple_SET_ITEM(args, i, values[i]);
+        }
+        PyObject *o = PyObject_Call(cls, args, NULL);
+        Py_DECREF(args);
+        return o;
+    }
+    PyObject *o = PyBaseObject_Type.tp_new((PyTypeObject *)cls, EmptyTuple, NULL);
+    for (Py_ssize_t i = 0; o && i < n; i++) {
+        if (PyObject_SetAttr(o, names[i], values[i]) < 0) Py_CLEAR(o);
+    }
+    return o;
+}
+
 /* REDUCE/NEWOBJ of a call CallAnalysis.inert_call waves through (an allowlisted callable that needs no
  * analysis, a tuple of arguments, no argument-checked helper named so far): the Call record is made here,
  * skipping the round trip through act_reduce/_call, which would make the same record. Most calls of honest
@@ -828,7 +853,8 @@ static int inert_call(Run *r, Py_ssize_t p0, PyObject *func, PyObject *args, PyO
     if (checked) return checked < 0 ? -1 : 0;
     PyObject *pos = PyLong_FromSsize_t(p0);
     if (!pos) return -1;
-    *out = PyObject_CallFunctionObjArgs(CallCls, func, args, pos, opname, NULL);
+    PyObject *names[4] = {s_func, s_args, s_pos_field, s_opcode}, *values[4] = {func, args, pos, opname};
+    *out = make_record(CallCls, 4, names, values);
     Py_DECREF(pos);
     return *out ? 1 : -1;
 }
@@ -1334,7 +1360,7 @@ static Py_ssize_t run_loop(Run *r, Py_ssize_t pos) {
                 else if (op == 'R') o = act(r, p0, s_act_reduce, a[0], a[1], NULL);
                 else if (op == 0x81) o = act(r, p0, s_act_newobj, a[0], a[1], NULL);
                 else if (op == 0x92) o = act(r, p0, s_act_newobj_ex, a[0], a[1], a[2]);
-                else if (set_pos(r, p0) == 0) o = PyObject_CallOneArg(PersistentCls, a[0]);
+                else if (set_pos(r, p0) == 0) o = make_record(PersistentCls, 1, &s_pid, &a[0]);
             }
             for (Py_ssize_t i = 0; i < k; i++) Py_XDECREF(a[i]);
             PUSH_RESULT(o);
@@ -1620,11 +1646,12 @@ static int set_global(PyObject **slot, PyObject *value) {
 static PyObject *setup(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"malformed", "budget_exceeded", "opaque", "container", "lazy_bytes", "persistent",
                              "line_values", "int_arg", "memo_value", "max_kept", "max_tuple", "lazy_threshold",
-                             "exact_run", "deadline_every", "memo_keep_all", "global_cls", "call_cls", NULL};
+                             "exact_run", "deadline_every", "memo_keep_all", "global_cls", "call_cls", "direct", NULL};
     PyObject *a[9], *glob = NULL, *call = NULL;
+    int direct = 0;
     Py_ssize_t kept, tup, lazy, exact, every, keep;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOO!OOnnnnnn|OO", kwlist, &a[0], &a[1], &a[2], &a[3], &a[4], &a[5],
-                                     &PyDict_Type, &a[6], &a[7], &a[8], &kept, &tup, &lazy, &exact, &every, &keep, &glob, &call))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOO!OOnnnnnn|OOp", kwlist, &a[0], &a[1], &a[2], &a[3], &a[4], &a[5],
+                                     &PyDict_Type, &a[6], &a[7], &a[8], &kept, &tup, &lazy, &exact, &every, &keep, &glob, &call, &direct))
         return NULL;
     if (kept < 0 || kept > 1 << 20 || tup < 0 || tup > 1 << 20 || lazy < 0 || lazy > 1 << 30 || exact < 0 ||
         every < 1 || keep < 0) {
@@ -1643,6 +1670,7 @@ static PyObject *setup(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kwds
     if (glob && !PyType_Check(glob)) glob = NULL;
     set_global(&GlobalCls, call ? glob : NULL); /* without both classes every call goes through Python */
     set_global(&CallCls, glob ? call : NULL);
+    RecordsDirect = direct && PyType_Check(a[5]) && (!call || PyType_Check(call));
     MAX_KEPT = kept, MAX_TUPLE = tup, LAZY_THRESHOLD = lazy, EXACT_RUN = exact, DEADLINE_EVERY = every;
     MEMO_KEEP_ALL = keep;
     Py_RETURN_NONE;
@@ -1670,10 +1698,12 @@ PyMODINIT_FUNC PyInit__walkcore(void) {
     INTERN(s_act_ext, "act_ext"); INTERN(s_act_persid, "act_persid"); INTERN(s_from_bytes, "from_bytes");
     INTERN(s_little, "little"); INTERN(s_APPEND, "APPEND"); INTERN(s_APPENDS, "APPENDS");
     INTERN(s_ADDITEMS, "ADDITEMS"); INTERN(s_SETITEM, "SETITEM"); INTERN(s_SETITEMS, "SETITEMS");
-    INTERN(s_inert, "inert"); INTERN(s_checked_named, "_checked_named");
+    INTERN(s_func, "func"); INTERN(s_args, "args"); INTERN(s_pos_field, "pos"); INTERN(s_opcode, "opcode");
+    INTERN(s_pid, "pid"); INTERN(s_inert, "inert"); INTERN(s_checked_named, "_checked_named");
     INTERN(s_REDUCE, "REDUCE"); INTERN(s_NEWOBJ, "NEWOBJ"); INTERN(s_EXT1, "EXT1"); INTERN(s_EXT2, "EXT2"); INTERN(s_EXT4, "EXT4");
     INTERN(KindNames[N_TUPLE], "tuple"); INTERN(KindNames[N_LIST], "list"); INTERN(KindNames[N_DICT], "dict");
     INTERN(KindNames[N_SET], "set"); INTERN(KindNames[N_FROZENSET], "frozenset");
+    if (!(EmptyTuple = PyTuple_New(0))) return NULL;
     if (PyType_Ready(&CoreType) < 0 || PyType_Ready(&VMStateType) < 0) return NULL;
     PyObject *m = PyModule_Create(&moduledef);
     if (!m) return NULL;

@@ -65,10 +65,26 @@ def check_member_names(zf: zipfile.ZipFile, blob: Blob, result: ScanResult, ctx:
 _STRICT_READ_ERRORS = (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError, lzma.LZMAError)
 
 
+# Members up to this size are read in one call, without spooling machinery (the many small metadata
+# members of checkpoints); zipfile stops at the size the directory declares.
+_SMALL_MEMBER = 64 * 1024
+
+
 @contextmanager
 def member_blob(zf: zipfile.ZipFile, info: zipfile.ZipInfo, blob: Blob, ctx: ScanContext,
                 result: ScanResult | None = None) -> Iterator[Blob]:
     location = f"{blob.location}:{info.filename}"
+    if info.file_size <= _SMALL_MEMBER:
+        try:
+            data = _read_stored(zf, info) or zf.read(info)  # strict: local header, CRC and size checked
+        except _STRICT_READ_ERRORS:
+            pass  # read below, leniently, with a finding
+        else:
+            ctx.inflation.charge(len(data), location, len(data))
+            child = Blob.from_bytes(data, location, name=info.filename, depth=blob.depth + 1)
+            ctx.record(child)
+            yield child
+            return
     spool = lambda stream: spooled_blob(stream, location, info.filename, blob.depth + 1,  # noqa: E731
                                         ctx.inflation, info.file_size)
     unread = False
@@ -94,6 +110,34 @@ def member_blob(zf: zipfile.ZipFile, info: zipfile.ZipInfo, blob: Blob, ctx: Sca
         if not unread:
             ctx.record(child)  # every member a scanner reads is listed, scanned as a file of its own or not
         yield child
+
+
+def _read_stored(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | None:
+    """A stored member's data in two reads, when zipfile would accept it: a plain local header naming the
+    same file, the declared size and a matching CRC. None for anything else, which zipfile then reads
+    (and judges). Checkpoints store their many small metadata members like this."""
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & ~0x808 or not info.file_size:
+        return None  # compressed, encrypted, patched…: zipfile decides (0x800 utf-8 names, 0x8 descriptor)
+    try:
+        name = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
+    except UnicodeEncodeError:
+        return None
+    fh = zf.fp
+    if fh is None:
+        return None
+    fh.seek(info.header_offset)
+    header = fh.read(30)
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        return None
+    flags, = struct.unpack_from("<H", header, 6)
+    name_len, extra_len = struct.unpack_from("<HH", header, 26)
+    if flags & ~0x808 or name_len != len(name):
+        return None
+    rest = fh.read(name_len + extra_len + info.file_size)
+    data = rest[name_len + extra_len:]
+    if rest[:name_len] != name or len(data) != info.file_size or zlib.crc32(data) != info.CRC:
+        return None
+    return data
 
 
 @contextmanager
