@@ -430,6 +430,19 @@ def patch_zip_flags(data: bytes, flag_bits: int, local: bool = True, central: bo
     return bytes(out)
 
 
+def raw_zip(members: list[tuple[bytes, bytes]], flag_bits: int = 0) -> bytes:
+    """A stored zip written byte by byte, for names zipfile will not write (empty, not UTF-8)."""
+    body, directory = b"", b""
+    for name, data in members:
+        crc = zlib.crc32(data)
+        directory += struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, flag_bits, 0, 0, 0x21, crc,
+                                 len(data), len(data), len(name), 0, 0, 0, 0, 0, len(body)) + name
+        body += struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, flag_bits, 0, 0, 0x21, crc, len(data), len(data),
+                            len(name), 0) + name + data
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(directory), len(body), 0)
+    return body + directory + end
+
+
 # --------------------------------------------------------------------------- legacy torch
 TORCH_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 

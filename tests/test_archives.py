@@ -445,7 +445,7 @@ def test_zip_of_plain_names_has_no_traversal_finding(tmp_path):
 
 
 def test_small_stored_members_read_directly_only_when_zipfile_would_accept_them(tmp_path):
-    from modelaudit.scanners._zip import _read_stored
+    from modelaudit.scanners._zip_raw import read_stored as _read_stored
 
     data = zip_bytes({"archive/version": b"3\n", "archive/big": b"x" * 5000, "archive/empty": b""})
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -473,3 +473,89 @@ def test_checkpoint_member_with_a_wrong_crc_is_still_reported(tmp_path):
     data = data[:start] + b"LITTLE" + data[start + 6:]
     result = scan(write(tmp_path, "ckpt.pt", data))
     assert [i["details"]["entry"] for i in issues(result, "MA-A004")] == ["archive/byteorder"], describe(result)
+
+
+def _invalid_utf8_name(data: bytes, name: bytes) -> bytes:
+    """`data` with member `name` renamed to bytes that are not UTF-8, flagged as UTF-8 (0x800) in the directory."""
+    bad = b"\xff\xfe" + name[2:]
+    data = data.replace(name, bad)
+    at = data.index(b"PK\x01\x02")  # the first directory entry
+    while True:
+        name_len = struct.unpack_from("<H", data, at + 28)[0]
+        if data[at + 46:at + 46 + name_len].endswith(bad):
+            flags = struct.unpack_from("<H", data, at + 8)[0] | 0x800
+            return data[:at + 8] + struct.pack("<H", flags) + data[at + 10:]
+        at = data.index(b"PK\x01\x02", at + 4)
+
+
+def test_zip_directory_zipfile_refuses_is_still_scanned(tmp_path):
+    # one member named with bytes that are not UTF-8 though flagged UTF-8: zipfile refuses the whole archive,
+    # other readers load it, so the payload in data.pkl must still be found
+    from tests.builders import torch_zip
+
+    data = _invalid_utf8_name(torch_zip(payload(), extra={"archive/zzjunk": b"x"}), b"zzjunk")
+    with pytest.raises(UnicodeDecodeError):
+        zipfile.ZipFile(io.BytesIO(data))
+    result = scan(write(tmp_path, "ckpt.pt", data))
+    assert_dangerous(result, "posix.system")
+    lenient = [i for i in issues(result, "MA-A003") if i["details"].get("lenient")]
+    assert len(lenient) == 1 and "UnicodeDecodeError" in lenient[0]["message"], describe(result)
+
+
+@pytest.mark.parametrize("damage", ["offset past the end", "end record cut", "directory entry cut"])
+def test_zip_directory_nobody_can_read_is_incomplete_never_clean(tmp_path, damage):
+    from tests.builders import torch_zip
+
+    data = torch_zip(benign())
+    end = data.rindex(b"PK\x05\x06")
+    broken = {"offset past the end": data[:end + 16] + struct.pack("<I", len(data) * 4) + data[end + 20:],
+              "end record cut": data[:-8],
+              "directory entry cut": data[:data.index(b"PK\x01\x02") + 20] + data[end:]}[damage]
+    result = scan(write(tmp_path, "ckpt.pt", broken))
+    assert issues(result, "MA-A003") and not issues(result, "MA-S005"), describe(result)
+    assert result["summary"]["exit_code"] != 0
+
+
+def test_lenient_listing_matches_zipfile_on_honest_archives():
+    from modelaudit.blob import Blob
+    from modelaudit.scanners._zip_raw import LenientZip
+    from tests.builders import torch_zip
+
+    archives = {"torch": torch_zip(benign()), "deflated": zip_bytes({"a/b.txt": b"hi" * 100, "c.pkl": benign()},
+                                                                    zipfile.ZIP_DEFLATED),
+                "prefixed": b"#!/bin/sh\nexit 0\n" + zip_bytes({"m.pkl": benign()})}
+    for label, data in archives.items():
+        blob = Blob.from_bytes(data, label)
+        with blob.open() as fh, zipfile.ZipFile(io.BytesIO(data)) as zf:
+            lenient = LenientZip(blob, fh)
+            assert [(i.filename, i.header_offset, i.file_size, i.CRC) for i in lenient.infolist()] == \
+                [(i.filename, i.header_offset, i.file_size, i.CRC) for i in zf.infolist()], label
+            for info in zf.infolist():
+                assert lenient.read(lenient.getinfo(info.filename)) == zf.read(info), (label, info.filename)
+
+
+def test_member_with_an_empty_name_is_scanned(tmp_path):
+    from tests.builders import raw_zip
+
+    data = raw_zip([(b"", payload()), (b"ok.npy", b"\x93NUMPY")])
+    result = scan(write(tmp_path, "weights.npz", data))
+    assert not issues(result, "MA-S005"), describe(result)
+    assert_dangerous(result, "posix.system")
+
+
+def test_local_name_flagged_utf8_that_is_not_is_read_leniently(tmp_path):
+    # zipfile decodes the local header's name and fails; the member is read from its raw data instead
+    from tests.builders import torch_zip
+
+    data = torch_zip(payload())
+    local = data.index(b"archive/data.pkl")
+    data = data[:local] + b"\xff\xferchive/data.pkl"[:16] + data[local + 16:]
+    flags = struct.unpack_from("<H", data, 6)[0] | 0x800
+    data = data[:6] + struct.pack("<H", flags) + data[8:]
+    for at in [i for i in range(len(data)) if data.startswith(b"PK\x01\x02", i)]:
+        if data[at + 46:at + 62] == b"archive/data.pkl":
+            data = data[:at + 8] + struct.pack("<H", struct.unpack_from("<H", data, at + 8)[0] | 0x800) + data[at + 10:]
+    result = scan(write(tmp_path, "ckpt.pt", data))
+    assert not issues(result, "MA-S005"), describe(result)
+    assert_dangerous(result, "posix.system")
+    assert [i["details"]["entry"] for i in issues(result, "MA-A004")] == ["archive/data.pkl"], describe(result)

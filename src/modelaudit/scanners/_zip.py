@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import bz2
-import io
 import lzma
 import posixpath
 import struct
@@ -11,29 +9,62 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING, BinaryIO
-
-from ..errors import BudgetExceeded
-from ..spool import spooled_blob
-
-_CHUNK = 1024 * 1024
+from typing import TYPE_CHECKING
 
 from ..blob import Blob
+from ..errors import BudgetExceeded
+from ..spool import spooled_blob
+from ._zip_raw import LenientZip, raw_member, read_stored
 
 if TYPE_CHECKING:
     from ..context import ScanContext
     from .base import ScanResult
 
 
+# what zipfile raises on a directory it cannot list (names flagged UTF-8 that are not, bad counts…)
+_LIST_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, UnicodeDecodeError, ValueError, struct.error,
+                OverflowError, NotImplementedError, IndexError)
+# what reading members may raise past the checks member_blob makes
+_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError)
+
+
 @contextmanager
-def open_zip(blob: Blob, result: ScanResult) -> Iterator[zipfile.ZipFile | None]:
-    """Open `blob` as a zip; a damaged archive becomes a finding and yields None."""
-    try:
-        with blob.open() as fh:
-            with zipfile.ZipFile(fh) as zf:
-                yield zf
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
-        result.report("MA-A003", f"Malformed zip archive: {exc}", blob.location, {"error": str(exc)})
+def open_zip(blob: Blob, result: ScanResult) -> Iterator[zipfile.ZipFile | LenientZip | None]:
+    """Open `blob` as a zip. When zipfile refuses its directory, the directory is read by LenientZip (other
+    loaders may accept what zipfile refuses, so the members still get scanned), with a finding; when that
+    fails too, a finding and None. An archive that breaks while its members are read is incomplete."""
+    with blob.open() as fh:
+        try:
+            zf: zipfile.ZipFile | LenientZip = zipfile.ZipFile(fh)
+        except OSError as exc:
+            _unreadable(blob, result, exc)
+            yield None
+            return
+        except _LIST_ERRORS as exc:
+            try:
+                zf = LenientZip(blob, fh)
+            except (*_LIST_ERRORS, OSError) as lenient_exc:
+                _unreadable(blob, result, lenient_exc)
+                yield None
+                return
+            result.report("MA-A003", f"Malformed zip archive: zipfile refuses its directory ({type(exc).__name__}: "
+                          f"{exc}); its members were listed from the raw directory, as lenient loaders read it",
+                          blob.location, {"error": str(exc), "lenient": True, "unlisted_entries": zf.missing})
+            if zf.missing:
+                result.mark_incomplete()  # entries the directory counts but that could not be read
+        try:
+            yield zf
+        except _READ_ERRORS as exc:
+            result.report("MA-A003", f"Malformed zip archive: {exc}", blob.location, {"error": str(exc)})
+            result.mark_incomplete()
+        finally:
+            if isinstance(zf, zipfile.ZipFile):
+                zf.close()
+
+
+def _unreadable(blob: Blob, result: ScanResult, exc: BaseException) -> None:
+    result.report("MA-A003", f"Malformed zip archive: {exc}", blob.location, {"error": str(exc)})
+    result.mark_incomplete()
 
 
 def unsafe_member_name(name: str) -> bool:
@@ -62,7 +93,8 @@ def check_member_names(zf: zipfile.ZipFile, blob: Blob, result: ScanResult, ctx:
 # What a strict reader (zipfile) refuses but lenient loaders (torch's miniz reader) accept:
 # a local name that differs from the directory's, flag bits claiming encryption or patch data,
 # a wrong CRC. A refusal must never hide the member from the scan (CVE-2025-1944/1945/10156).
-_STRICT_READ_ERRORS = (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError, lzma.LZMAError)
+_STRICT_READ_ERRORS = (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError, lzma.LZMAError,
+                       UnicodeDecodeError)  # a local name flagged UTF-8 that is not
 
 
 # Members up to this size are read in one call, without spooling machinery (the many small metadata
@@ -76,7 +108,7 @@ def member_blob(zf: zipfile.ZipFile, info: zipfile.ZipInfo, blob: Blob, ctx: Sca
     location = f"{blob.location}:{info.filename}"
     if info.file_size <= _SMALL_MEMBER:
         try:
-            data = _read_stored(zf, info) or zf.read(info)  # strict: local header, CRC and size checked
+            data = read_stored(zf, info) or zf.read(info)  # strict: local header, CRC and size checked
         except _STRICT_READ_ERRORS:
             pass  # read below, leniently, with a finding
         else:
@@ -98,7 +130,7 @@ def member_blob(zf: zipfile.ZipFile, info: zipfile.ZipInfo, blob: Blob, ctx: Sca
                               "lenient loaders such as torch still read it, so it was read from its raw data",
                               location, {"entry": info.filename, "error": str(exc), "flag_bits": info.flag_bits})
             try:
-                child = stack.enter_context(spool(stack.enter_context(_raw_member(blob, info))))
+                child = stack.enter_context(spool(stack.enter_context(raw_member(blob, info))))
             except (*_STRICT_READ_ERRORS, ValueError) as raw_exc:
                 stack.close()
                 if result is not None:
@@ -110,91 +142,6 @@ def member_blob(zf: zipfile.ZipFile, info: zipfile.ZipInfo, blob: Blob, ctx: Sca
         if not unread:
             ctx.record(child)  # every member a scanner reads is listed, scanned as a file of its own or not
         yield child
-
-
-def _read_stored(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes | None:
-    """A stored member's data in two reads, when zipfile would accept it: a plain local header naming the
-    same file, the declared size and a matching CRC. None for anything else, which zipfile then reads
-    (and judges). Checkpoints store their many small metadata members like this."""
-    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & ~0x808 or not info.file_size:
-        return None  # compressed, encrypted, patched…: zipfile decides (0x800 utf-8 names, 0x8 descriptor)
-    try:
-        name = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
-    except UnicodeEncodeError:
-        return None
-    fh = zf.fp
-    if fh is None:
-        return None
-    fh.seek(info.header_offset)
-    header = fh.read(30)
-    if len(header) < 30 or header[:4] != b"PK\x03\x04":
-        return None
-    flags, = struct.unpack_from("<H", header, 6)
-    name_len, extra_len = struct.unpack_from("<HH", header, 26)
-    if flags & ~0x808 or name_len != len(name):
-        return None
-    rest = fh.read(name_len + extra_len + info.file_size)
-    data = rest[name_len + extra_len:]
-    if rest[:name_len] != name or len(data) != info.file_size or zlib.crc32(data) != info.CRC:
-        return None
-    return data
-
-
-@contextmanager
-def _raw_member(blob: Blob, info: zipfile.ZipInfo) -> Iterator[BinaryIO]:
-    """The member's data located by the central directory alone, decompressed, CRC and flags ignored."""
-    with blob.open() as fh:
-        fh.seek(info.header_offset)
-        header = fh.read(30)
-        if len(header) < 30 or header[:4] != b"PK\x03\x04":
-            raise zipfile.BadZipFile(f"no local header at offset {info.header_offset}")
-        name_len, extra_len = struct.unpack_from("<HH", header, 26)
-        fh.seek(info.header_offset + 30 + name_len + extra_len)
-        raw = _Window(fh, info.compress_size)
-        factories = {zipfile.ZIP_STORED: None, zipfile.ZIP_DEFLATED: lambda: zlib.decompressobj(-15),
-                     zipfile.ZIP_BZIP2: bz2.BZ2Decompressor, zipfile.ZIP_LZMA: getattr(zipfile, "LZMADecompressor", None)}
-        if info.compress_type not in factories or (info.compress_type != zipfile.ZIP_STORED
-                                                   and factories[info.compress_type] is None):
-            raise NotImplementedError(f"unsupported compression method {info.compress_type}")
-        factory = factories[info.compress_type]
-        yield io.BufferedReader(raw if factory is None else _Inflating(raw, factory()), _CHUNK)
-
-
-class _Window(io.RawIOBase):
-    """At most `size` bytes of `fh` from its current position."""
-
-    def __init__(self, fh: BinaryIO, size: int) -> None:
-        self._fh, self._left = fh, size
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # noqa: ANN001
-        data = self._fh.read(min(len(buffer), self._left))
-        self._left -= len(data)
-        buffer[:len(data)] = data
-        return len(data)
-
-
-class _Inflating(io.RawIOBase):
-    def __init__(self, raw: io.RawIOBase, decompressor) -> None:  # noqa: ANN001
-        self._raw, self._dec, self._pending = raw, decompressor, b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # noqa: ANN001
-        while not self._pending:
-            if getattr(self._dec, "eof", False):
-                return 0
-            chunk = self._raw.read(_CHUNK)
-            if not chunk:
-                return 0  # a truncated member ends where its data ends
-            self._pending = self._dec.decompress(chunk)
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
 
 
 def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
@@ -241,7 +188,7 @@ def scan_members(blob: Blob, result: ScanResult, ctx: ScanContext,
             return
         for info in check_member_names(zf, blob, result, ctx):
             ctx.check_deadline()
-            if info.is_dir():
+            if info.filename.endswith("/"):  # (ZipInfo.is_dir fails on an empty name)
                 continue
             if inspect is not None:
                 inspect(info)

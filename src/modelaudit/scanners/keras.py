@@ -130,7 +130,7 @@ class KerasZipScanner(BaseScanner):
             _check_names(infos, blob, result)
             for info in infos:
                 ctx.check_deadline()
-                if not info.is_dir():
+                if not info.filename.endswith("/"):
                     _check_member(zf, info, blob, result, ctx)
         result.bytes_scanned += blob.size
         ok = not any(i.severity.rank >= 2 for i in result.issues[before:])
