@@ -105,8 +105,9 @@ def render_dry_run(paths: list[str], config: ScanConfig, as_json: bool) -> str:
 
 def _dvc_rows(entries: list, config: ScanConfig) -> dict[int, list[dict]]:
     """Dry-run rows of the DVC pointers among the entries (named ones, and ones a directory walk met)."""
-    candidates = [i for i, e in enumerate(entries) if not e.problem and e.path.endswith(".dvc")
-                  and os.path.basename(e.path) != ".dvc" and os.path.isfile(e.path)]
+    candidates = [i for i, e in enumerate(entries) if not e.problem and os.path.isfile(e.path) and (
+        (e.path.endswith(".dvc") and os.path.basename(e.path) != ".dvc")
+        or (not e.explicit and os.path.basename(e.path) == "dvc.lock"))]  # lock files: walked ones only
     if not candidates:
         return {}
     from .sources.dvc_local import plan_pointer

@@ -3,7 +3,8 @@
 The C core runs the opcode loop with compact values of its own; opcodes with security meaning
 call back into the act_* methods PurePickleWalker shares, with their operands materialized as
 the same symbolic values the pure walker uses. The stack, marks and memo live in the core, so
-the VM state hooks JoblibArrays uses are the core's save/fork/restore.
+the VM state hooks JoblibArrays uses are the core's save/fork/restore. Calls that need no analysis
+(CallAnalysis.inert_call) are recorded by the core itself, the commonest case in checkpoints.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ._pickle_data_ops import _MAX_TUPLE, LINE_VALUES, Malformed, int_arg
 from ._pickle_values import MAX_KEPT_ITEMS, OPAQUE, Call, Container, Global, LazyBytes, Persistent
 from ._pickle_vm import _DEADLINE_EVERY, _EXACT_RUN, _LAZY_THRESHOLD, _MEMO_KEEP_ALL, PurePickleWalker, WalkOutcome
 from ._pickle_vm import _memo_value
+
 
 def _made_by_fields(cls: type, given: tuple[str, ...]) -> bool:
     """Whether setting `given` on object.__new__(cls) makes what cls(*values) makes: a plain dataclass whose

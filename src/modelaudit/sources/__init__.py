@@ -253,8 +253,8 @@ def _resolved_here(target: str) -> bool:
 
 
 def _has_pointer(entries: list[Entry]) -> bool:
-    """A directory walk met a file named `*.dvc` (checked by name only: most scans have none)."""
-    return any(not e.explicit and e.problem is None and e.path.endswith(".dvc") for e in entries)
+    """A directory walk met a file named `*.dvc` or `dvc.lock` (checked by name only: most scans have none)."""
+    return any(not e.explicit and e.problem is None and e.path.endswith((".dvc", "dvc.lock")) for e in entries)
 
 
 def _is_jfrog(target: str) -> bool:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MissingDependency
 from .dvc import (MISMATCH, SUFFIX, Found, LocalRemote, NotPointer, Out, Resolver, _found_entries, _inside,
                   _read_listing, file_md5, object_names, read_pointer, recorded_md5)
+from .dvc_lock import LOCK_NAME, is_lock, read_lock
 from .http import SourceError
 
 if TYPE_CHECKING:
@@ -28,9 +29,15 @@ if TYPE_CHECKING:
 
 
 def walked_pointer(entry: Entry) -> bool:
-    """A file named `something.dvc` found by a directory walk (cheap: no reading)."""
+    """A file named `something.dvc` or `dvc.lock` found by a directory walk (cheap: no reading)."""
     name = os.path.basename(entry.path)
-    return not entry.explicit and entry.problem is None and len(name) > len(SUFFIX) and name.endswith(SUFFIX)
+    return not entry.explicit and entry.problem is None and (
+        (len(name) > len(SUFFIX) and name.endswith(SUFFIX)) or name == LOCK_NAME)
+
+
+def read_outs(path: str) -> list[Out]:
+    """The outputs a `.dvc` pointer or a `dvc.lock` records."""
+    return read_lock(path) if is_lock(path) else read_pointer(path)
 
 
 def resolve_walked(entries: list[Entry], config: ScanConfig, get_store: Callable[[], Store],
@@ -59,7 +66,7 @@ def _walked_pointer_entries(pointer: str, config: ScanConfig, get_store: Callabl
     from ..walk import Entry
 
     try:
-        outs = read_pointer(pointer)
+        outs = read_outs(pointer)
     except NotPointer:
         return None
     except MissingDependency as exc:
@@ -128,8 +135,8 @@ class _Walk:
 
         if md5 not in file_md5(path, legacy):
             yield Entry(path, False, f"the workspace copy of {path} does not match the md5 {md5} recorded in "
-                        f"{self.pointer}: it was scanned as it is, the recorded version was not (scan "
-                        f"{self.pointer} to check that one)", MISMATCH)
+                        f"{self.pointer}: it was scanned as it is, the recorded version was not "
+                        f"({_check_recorded(self.pointer)})", MISMATCH)
         if os.path.normpath(path) not in self.seen:  # outside the scanned folder, or in one the walk skips
             self.seen.add(os.path.normpath(path))
             yield Entry(path, explicit=False)
@@ -200,7 +207,7 @@ class _Walk:
             yield Entry(where, False, f"the workspace folder {where} does not match the md5 {out.md5}.dir recorded "
                         f"in {self.pointer} (files were added, removed or changed since `dvc add`, and the DVC "
                         "cache has no listing to tell which): its files were scanned as they are, the recorded "
-                        f"version was not (scan {self.pointer} to check that one)", MISMATCH)
+                        f"version was not ({_check_recorded(self.pointer)})", MISMATCH)
 
 
 def _output_path(pointer: str, out: Out) -> str:
@@ -220,8 +227,17 @@ def _not_local(resolver: Resolver, out: Out, where: str, missing: list[str] | No
         amount = ([f"{out.nfiles} files"] if out.is_dir and out.nfiles is not None else []) + \
             ([f"{out.size} bytes"] if out.size is not None else [])
         what = f"{where} ({', '.join(amount)}) was" if amount else f"{where} was"
+    fetch = "run `dvc pull`" if is_lock(resolver.pointer) else \
+        f"scan {resolver.pointer} itself to fetch and check it, or run `dvc pull`"
     return (f"{what} not scanned: the data is not in the workspace or the DVC cache, {_source(resolver, out)}; "
-            f"scan {resolver.pointer} itself to fetch and check it, or run `dvc pull` and scan again")
+            f"{fetch} and scan again")
+
+
+def _check_recorded(pointer: str) -> str:
+    """How to have the version a pointer or lock file records checked, for messages."""
+    if is_lock(pointer):
+        return "`dvc checkout` restores it from the cache, `dvc repro` makes it again"
+    return f"scan {pointer} to check that one"
 
 
 def _source(resolver: Resolver, out: Out) -> str:
@@ -250,7 +266,7 @@ def plan_pointer(pointer: str, config: ScanConfig, explicit: bool) -> list[dict[
     nothing and contacts no remote. A directory scan (`explicit` false) downloads nothing, so there data
     that is only in a remote is listed as skipped. None: not a pointer (listed as the file it is)."""
     try:
-        outs = read_pointer(pointer)
+        outs = read_outs(pointer)
     except NotPointer as exc:
         return [_row(pointer, None, None, str(exc))] if explicit else None
     except (SourceError, MissingDependency) as exc:
@@ -305,8 +321,8 @@ def _plan_file(resolver: Resolver, out: Out, md5: str, where: str, size: int | N
             "remote": name if source in (None, "remote") else None}
     if local is None:
         if not explicit:
-            return _row(where, size, info, f"not in the workspace or the DVC cache, {_source(resolver, out)}; scan "
-                        f"{resolver.pointer} itself, or run `dvc pull`")
+            how = "run `dvc pull`" if is_lock(resolver.pointer) else f"scan {resolver.pointer} itself, or run `dvc pull`"
+            return _row(where, size, info, f"not in the workspace or the DVC cache, {_source(resolver, out)}; {how}")
         try:
             remote = resolver.remote(out.remote)
         except SourceError as exc:
