@@ -55,6 +55,8 @@ EXTENSION_FORMATS: dict[str, tuple[str, frozenset[str]]] = {
     ".7z": ("7z", frozenset({"7z"})), ".lz4": ("lz4", frozenset({"lz4"})),
     ".zst": ("zstd", frozenset({"zstd"})),
     ".ubj": ("xgboost", frozenset({"xgboost_ubj", "xgboost_json"})),
+    # XGBoost's customary name: legacy binary before 2.1, UBJSON since (JSON when asked)
+    ".bst": ("xgboost", frozenset({"xgboost_binary", "xgboost_ubj", "xgboost_json"})),
     ".cbm": ("catboost", frozenset({"catboost"})),
 }
 
