@@ -17,17 +17,19 @@ an unchanged name and version do not prove unchanged bytes. Files the tracking s
 modification time and size, so a rewrite changes it; the cache key hashes artifact URL, ETag and length
 (`mlflow-…`), and a file without an ETag is not cached. Those files are downloaded by a plain GET with the
 same credentials and kept only when a second HEAD after it gives the same key (the GET's own ETag is of
-another kind and cannot be compared). Other artifact stores (S3, local paths …) are fetched by the client
-and never cached.
+another kind and cannot be compared). Files in S3 (or S3-compatible storage) are fetched by the client and
+cached the same way, keyed by the object's ETag and length from HEADs made with the client's S3 client.
+Other artifact stores (local paths, Azure, GCS …) are fetched by the client and never cached.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import re
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -278,15 +280,21 @@ def fetch_entries(target: str, config: ScanConfig, store: Store, mappings: list[
     def any_error(exc: Exception, _art: Artifact) -> str:
         return _redact(_explain(exc, ref, server_uris(config)[1]), hidden)
 
-    served = _http_repo(found.repo)
+    served = _inner_repo(found.repo, "http")
     proxied = Proxied(served.artifact_uri, config, store.cache) if served is not None else None
+    in_s3 = _inner_repo(found.repo, "s3") if proxied is None else None
+    s3 = S3Stored(in_s3, config, store.cache) if in_s3 is not None else None
 
     def cache_key_of(art: Artifact) -> str | None:  # other stores: nothing tells whether the bytes changed
-        return proxied.cache_key(art) if proxied is not None else None
+        if proxied is not None:
+            return proxied.cache_key(art)
+        return s3.cache_key(art) if s3 is not None else None
 
     def fetch(art: Artifact, dest: str) -> None:
         if proxied is not None:
             proxied.download(art, dest, store, max_bytes, f"{ref.uri}/{art.path}")
+        elif s3 is not None:
+            s3.download(art, dest, store, download)
         else:
             download(art, dest)
 
@@ -295,13 +303,16 @@ def fetch_entries(target: str, config: ScanConfig, store: Store, mappings: list[
     yield from fetch_objects(keep, how, store, view, max_bytes, mappings)
 
 
-def _http_repo(repo: Any) -> Any:
-    """The repository below models:/ and runs:/ wrappers when it serves files over HTTP (the tracking
-    server's mlflow-artifacts:/ proxy or an http(s):// root); None for every other store."""
-    from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
+def _inner_repo(repo: Any, kind: str) -> Any:
+    """The repository below models:/ and runs:/ wrappers when it is of `kind`: "http" (the tracking server's
+    mlflow-artifacts:/ proxy or an http(s):// root) or "s3"; None otherwise."""
+    if kind == "http":
+        from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository as wanted
+    else:
+        from mlflow.store.artifact.s3_artifact_repo import S3ArtifactRepository as wanted
 
     for _ in range(4):
-        if isinstance(repo, HttpArtifactRepository):
+        if isinstance(repo, wanted):
             return repo
         repo = getattr(repo, "repo", None)
     return None
@@ -370,6 +381,50 @@ class Proxied:
             key = self.cache_key(art)
             if key is not None and (store.stream or self._head(art) != key):
                 key = None
+            publish(partial, store.keep_blob(key), dest)
+
+
+@dataclass
+class S3Stored:
+    """The files of an S3 artifact root (s3://, or S3-compatible storage through MLFLOW_S3_ENDPOINT_URL),
+    downloaded by the client and cached under a key of each object's ETag and length, from a HEAD made with
+    the client's own S3 client (endpoint, credentials)."""
+
+    repo: Any  # mlflow's S3ArtifactRepository
+    config: ScanConfig
+    cache: bool
+    keys: dict[str, str | None] = field(default_factory=dict)
+
+    def cache_key(self, art: Artifact) -> str | None:
+        if not self.cache:
+            return None
+        if art.path not in self.keys:
+            self.keys[art.path] = self._head(art)
+        return self.keys[art.path]
+
+    def _head(self, art: Artifact) -> str | None:
+        try:
+            bucket, prefix = self.repo.parse_s3_compliant_uri(self.repo.artifact_uri)
+            key = posixpath.join(prefix, art.path)
+            with _client_settings(self.config):
+                head = self.repo._get_s3_client().head_object(Bucket=bucket, Key=key)
+            headers = {"ETag": head["ETag"], "Content-Length": str(head["ContentLength"])}
+            return cache_key(f"s3://{bucket}/{key}", headers)
+        except Exception:  # noqa: BLE001 - not cached; the download says what is wrong
+            return None
+
+    def download(self, art: Artifact, dest: str, store: Store,
+                 client_download: Callable[[Artifact, str], None]) -> None:
+        """The client's download, kept under the key of the HEAD before it when a HEAD after gives the same key
+        (the object was not rewritten in between)."""
+        from .cache import publish
+
+        key = self.cache_key(art)
+        client_download(art, dest)
+        if key is None or store.stream or self._head(art) != key:
+            return
+        with store.partial() as partial:
+            os.replace(dest, partial)
             publish(partial, store.keep_blob(key), dest)
 
 
