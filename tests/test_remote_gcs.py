@@ -251,7 +251,7 @@ def test_unreadable_credentials_file(env, tmp_path):
 
 
 def test_denied_messages_name_the_fix():
-    """The emulator checks no auth; the messages for 401/403 answers come from the client's own exceptions."""
+    """Messages for the exceptions the client raises on 401/403 answers (real answers: the tests below)."""
     from google.api_core import exceptions as gexc
 
     from modelaudit.sources.gcs import Client, explain, parse
@@ -274,3 +274,53 @@ def test_missing_client_library_is_a_clear_incomplete_finding(env, tmp_path):
     issue = r.json()["issues"][0]
     assert issue["rule_code"] == "MA-S006" and "pip install 'modelaudit[cloud]'" in issue["message"]
     assert "Traceback" not in r.stderr
+
+
+# --- a server that denies: 401 without credentials, 403 with them (the emulator checks no auth) ---------------
+
+
+class _DenyingHandler(QuietHandler):
+    seen: list[str]
+
+    def _deny(self) -> None:
+        auth = self.headers.get("Authorization", "")
+        self.seen.append(auth)
+        status, reason = (403, "forbidden") if auth.startswith("Bearer ") else (401, "required")
+        error = {"error": {"code": status, "message": "Anonymous caller does not have storage.objects.get access"
+                           if status == 401 else "scanner@demo does not have storage.objects.get access",
+                           "errors": [{"domain": "global", "reason": reason, "message": "denied"}]}}
+        self.send_body(status, json.dumps(error).encode())
+
+    do_GET = do_HEAD = do_POST = _deny  # noqa: N815
+
+
+@contextmanager
+def _denying_server():
+    seen: list[str] = []
+    server = serve_in_thread(type("Deny", (_DenyingHandler,), {"seen": seen}))
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        stop_server(server)
+
+
+def test_401_from_the_server_is_a_clear_finding(env, tmp_path):
+    with _denying_server() as (endpoint, seen):
+        r = scan({**env, "STORAGE_EMULATOR_HOST": endpoint}, tmp_path, "-f", "json", "gs://private/model.pkl")
+    assert r.code == 2, r.stdout + r.stderr
+    issue = r.json()["issues"][0]
+    assert issue["location"] == "gs://private/model.pkl" and seen and not any(seen)
+    assert "not public" in issue["message"] and "GOOGLE_APPLICATION_CREDENTIALS" in issue["message"]
+    assert "Traceback" not in r.stderr
+
+
+def test_403_from_the_server_names_the_permission(env, tmp_path):
+    with _token_server(reject=False) as (token_uri, _grants), _denying_server() as (endpoint, seen):
+        key_file = _service_account_file(tmp_path / "sa.json", token_uri)
+        r = scan({**env, "STORAGE_EMULATOR_HOST": endpoint, "GOOGLE_APPLICATION_CREDENTIALS": str(key_file)},
+                 tmp_path, "-f", "json", "gs://private/model.pkl")
+    assert r.code == 2, r.stdout + r.stderr
+    issue = r.json()["issues"][0]
+    assert seen and all(auth == f"Bearer {ACCESS_TOKEN}" for auth in seen)
+    assert "access denied to gs://private/model.pkl (HTTP 403)" in issue["message"]
+    assert "storage.objects.get" in issue["message"] and ACCESS_TOKEN not in r.stdout + r.stderr

@@ -81,6 +81,10 @@ def explain(exc: Exception, t: BucketTarget, cli: Client, key: str | None = None
     if isinstance(exc, aexc.RefreshError):
         return (f"Google Cloud rejected the credentials for {where}: {_first_line(exc)}; check "
                 "GOOGLE_APPLICATION_CREDENTIALS (or renew application default credentials)")
+    if cli.anonymous and isinstance(exc, aexc.InvalidOperation):
+        # a 401 makes the client refresh its credentials, which anonymous ones cannot do
+        return (f"access denied to {where} (HTTP 401) without credentials: the object is not public; "
+                f"{_CREDENTIALS_HINT}")
     if isinstance(exc, aexc.GoogleAuthError):
         return f"cannot authenticate to Google Cloud for {where}: {_first_line(exc)}"
     if isinstance(exc, (gexc.Unauthorized, gexc.Forbidden)):
