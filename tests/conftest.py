@@ -106,3 +106,15 @@ def pytest_sessionfinish(session, exitstatus):
     if written:
         print(f"\nFiles written outside the temporary area during the tests: {written[:20]}")
         session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """The run's real `mlflow server` (tests/mlflow_server.py), shared by the pytest workers: (endpoint, auth,
+    server folder). Defined once here: a module defining its own copy would start and stop it twice."""
+    from .mlflow_server import shared_server
+
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "mlflow-shared"
+    with shared_server(root) as server:
+        yield server

@@ -13,18 +13,10 @@ from pathlib import Path
 import pytest
 
 from .conftest import run_cli
-from .mlflow_server import ADMIN, client_env, shared_server
+from .mlflow_server import ADMIN, client_env
 from .servers import cache_env, locations, no_local_paths, scan
 
 pytest.importorskip("mlflow")
-
-
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory):
-    base = tmp_path_factory.getbasetemp()
-    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "mlflow-shared"
-    with shared_server(root) as server:
-        yield server  # (endpoint, auth, server folder)
 
 
 @pytest.fixture
@@ -166,6 +158,10 @@ def test_unchanged_version_is_served_from_the_cache_and_a_rewrite_is_downloaded(
     second = ma(env, cwd, *args)
     assert second.code == 1, second.stdout + second.stderr
     assert blobs(cache) == kept  # nothing downloaded: the same files, never replaced
+    dry = ma(env, cwd, "--dry-run", *args)
+    assert {f["path"]: f["cached"] for f in dry.json()["files"]} == {"models:/Fraud/2/model.pkl": True,
+                                                                     "models:/Fraud/2/MLmodel": True}
+    assert dry.json()["download_files"] == 0
     assert findings(second) == findings(first)
     assert not (tmp_path / "xdg").exists()  # --cache-dir, not the default cache
 

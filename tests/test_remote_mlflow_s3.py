@@ -13,7 +13,7 @@ import pytest
 
 from .mlflow_server import client_env
 from .servers import cache_env, locations, moto_server, s3_client
-from .test_remote_mlflow import blobs, findings, ma, mlflow_server  # noqa: F401 - fixtures and helpers
+from .test_remote_mlflow import blobs, findings, ma
 
 pytest.importorskip("mlflow")
 pytest.importorskip("boto3")
@@ -51,7 +51,7 @@ def _aws(endpoint: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def s3_version(mlflow_server, tmp_path_factory):  # noqa: F811 - the shared server fixture
+def s3_version(mlflow_server, tmp_path_factory):
     endpoint, auth, _folder = mlflow_server
     with moto_server() as s3:
         s3_client(s3).create_bucket(Bucket="models")
@@ -87,6 +87,8 @@ def test_version_in_s3_is_scanned_and_cached_by_etag(s3_version, cwd, tmp_path):
     second = ma(env, cwd, *args)
     assert second.code == 1 and blobs(cache) == kept  # served from the cache: the same file, never replaced
     assert findings(second) == findings(first)
+    dry = ma(env, cwd, "--dry-run", *args)
+    assert [(f["path"], f["cached"]) for f in dry.json()["files"]] == [(f"models:/{name}/1/model.pkl", True)]
 
     # a rewritten object (new ETag) is downloaded again and kept under a new key
     bucket, _, prefix = artifact_uri[len("s3://"):].partition("/")

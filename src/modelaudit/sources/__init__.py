@@ -383,7 +383,7 @@ def plan_remote(target: str, config: ScanConfig, cache_dir: str | None = None) -
     if target.startswith("models:/"):
         from . import mlflow
 
-        return mlflow.plan(target, config)
+        return mlflow.plan(target, config, cache_dir)
     token = hf_token()
     try:
         if not hf.is_hf_target(target):

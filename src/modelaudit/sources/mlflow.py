@@ -280,27 +280,31 @@ def fetch_entries(target: str, config: ScanConfig, store: Store, mappings: list[
     def any_error(exc: Exception, _art: Artifact) -> str:
         return _redact(_explain(exc, ref, server_uris(config)[1]), hidden)
 
-    served = _inner_repo(found.repo, "http")
-    proxied = Proxied(served.artifact_uri, config, store.cache) if served is not None else None
-    in_s3 = _inner_repo(found.repo, "s3") if proxied is None else None
-    s3 = S3Stored(in_s3, config, store.cache) if in_s3 is not None else None
+    keyed = _keyed_store(found.repo, config, store.cache)
 
     def cache_key_of(art: Artifact) -> str | None:  # other stores: nothing tells whether the bytes changed
-        if proxied is not None:
-            return proxied.cache_key(art)
-        return s3.cache_key(art) if s3 is not None else None
+        return keyed.cache_key(art) if keyed is not None else None
 
     def fetch(art: Artifact, dest: str) -> None:
-        if proxied is not None:
-            proxied.download(art, dest, store, max_bytes, f"{ref.uri}/{art.path}")
-        elif s3 is not None:
-            s3.download(art, dest, store, download)
+        if isinstance(keyed, Proxied):
+            keyed.download(art, dest, store, max_bytes, f"{ref.uri}/{art.path}")
+        elif isinstance(keyed, S3Stored):
+            keyed.download(art, dest, store, download)
         else:
             download(art, dest)
 
     how = Fetcher(uri=lambda a: f"{ref.uri}/{a.path}", cache_key=cache_key_of, download=fetch,
                   explain=any_error, unsaveable=lambda a: f"artifact path {a.path!r}")
     yield from fetch_objects(keep, how, store, view, max_bytes, mappings)
+
+
+def _keyed_store(repo: Any, config: ScanConfig, cache: bool) -> Proxied | S3Stored | None:
+    """What gives the version's files cache keys: the server's HTTP proxy or S3; None for other stores."""
+    served = _inner_repo(repo, "http")
+    if served is not None:
+        return Proxied(served.artifact_uri, config, cache)
+    in_s3 = _inner_repo(repo, "s3")
+    return S3Stored(in_s3, config, cache) if in_s3 is not None else None
 
 
 def _inner_repo(repo: Any, kind: str) -> Any:
@@ -428,23 +432,17 @@ class S3Stored:
             publish(partial, store.keep_blob(key), dest)
 
 
-def plan(target: str, config: ScanConfig) -> list[dict[str, Any]]:
-    """Dry-run rows from the version's file listing; downloads nothing."""
-    from .objects import plan_row
-    from .selection import SKIPPED_REASON, is_scannable
+def plan(target: str, config: ScanConfig, cache_dir: str | None = None) -> list[dict[str, Any]]:
+    """Dry-run rows from the version's file listing: to download, already cached (by the same HEAD a scan
+    makes) or left out; downloads nothing."""
+    from .objects import plan_row, plan_rows
+    from .selection import split_scannable
 
     try:
         found = open_version(target, config)
     except (SourceError, MissingDependency) as exc:
         return [plan_row(target, None, str(exc))]
-    max_bytes = config.limits.max_file_size
-    rows = []
-    for art in found.files:
-        uri = f"{found.ref.uri}/{art.path}"
-        if not is_scannable(art.path):
-            rows.append(plan_row(uri, art.size, SKIPPED_REASON))
-        elif max_bytes and art.size is not None and art.size > max_bytes:
-            rows.append(plan_row(uri, art.size, f"too large to download (max: {max_bytes})"))
-        else:
-            rows.append(plan_row(uri, art.size, None, True) | {"cached": False})
-    return rows
+    keep, skipped = split_scannable(found.files, lambda a: a.path)
+    keyed = _keyed_store(found.repo, config, config.cache)
+    return plan_rows(keep, skipped, config, cache_dir, lambda a: f"{found.ref.uri}/{a.path}",
+                     lambda a: keyed.cache_key(a) if keyed is not None else None)
