@@ -68,19 +68,25 @@ class Out:
     nfiles: int | None = None  # directory outputs: how many files the listing names
 
 
-def read_pointer(path: str) -> list[Out]:
+def load_yaml(path: str, what: str) -> Any:
+    """One of DVC's small YAML files (`what`: "DVC pointer file", "DVC lock file"), read within a bound;
+    NotPointer when it is too large or not YAML."""
     try:
         import yaml
     except ImportError as exc:
-        raise MissingDependency("PyYAML", "dvc", "DVC pointer files") from exc
+        raise MissingDependency("PyYAML", "dvc", f"{what}s") from exc
     with open(path, "rb") as fh:
         raw = fh.read(_MAX_POINTER + 1)
     if len(raw) > _MAX_POINTER:
-        raise NotPointer(f"{path} is larger than {_MAX_POINTER} bytes: not a DVC pointer file")
+        raise NotPointer(f"{path} is larger than {_MAX_POINTER} bytes: not a {what}")
     try:
-        doc = yaml.safe_load(raw)
+        return yaml.safe_load(raw)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise NotPointer(f"{path} is not a valid DVC pointer file: {str(exc).splitlines()[0]}") from None
+        raise NotPointer(f"{path} is not a valid {what}: {str(exc).splitlines()[0]}") from None
+
+
+def read_pointer(path: str) -> list[Out]:
+    doc = load_yaml(path, "DVC pointer file")
     outs = doc.get("outs") if isinstance(doc, dict) else None
     if not isinstance(outs, list) or not outs:
         raise NotPointer(f"{path} is not a DVC pointer file: it has no `outs` list")

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import os
 import posixpath
-from typing import Any
 
-from ..errors import MissingDependency
-from .dvc import _MAX_POINTER, NotPointer, Out, _out
+from .dvc import NotPointer, Out, _out, load_yaml
 from .http import SourceError
 
 LOCK_NAME = "dvc.lock"
@@ -28,7 +26,7 @@ def is_lock(path: str) -> bool:
 
 def read_lock(path: str) -> list[Out]:
     """The cached outputs of every stage, paths relative to the folder of dvc.lock."""
-    doc = _yaml(path)
+    doc = load_yaml(path, "DVC lock file")
     stages = doc.get("stages") if isinstance(doc, dict) else None
     if not isinstance(stages, dict):
         raise NotPointer(f"{path} is not a DVC lock file: it has no `stages` table")
@@ -57,7 +55,7 @@ def read_lock(path: str) -> list[Out]:
 def _wdirs(dvc_yaml: str) -> dict[str, str]:
     """Stage name -> `wdir` as dvc.yaml writes it (plain paths only; templated ones stay the default)."""
     try:
-        doc = _yaml(dvc_yaml)
+        doc = load_yaml(dvc_yaml, "DVC pipeline file")
     except (OSError, NotPointer, SourceError):
         return {}
     stages = doc.get("stages") if isinstance(doc, dict) else None
@@ -65,18 +63,3 @@ def _wdirs(dvc_yaml: str) -> dict[str, str]:
         return {}
     return {str(name): stage["wdir"].replace("\\", "/") for name, stage in stages.items()
             if isinstance(stage, dict) and isinstance(stage.get("wdir"), str) and "${" not in stage["wdir"]}
-
-
-def _yaml(path: str) -> Any:
-    try:
-        import yaml
-    except ImportError as exc:
-        raise MissingDependency("PyYAML", "dvc", "DVC lock files") from exc
-    with open(path, "rb") as fh:
-        raw = fh.read(_MAX_POINTER + 1)
-    if len(raw) > _MAX_POINTER:
-        raise NotPointer(f"{path} is larger than {_MAX_POINTER} bytes: not read as a DVC file")
-    try:
-        return yaml.safe_load(raw)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise NotPointer(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None

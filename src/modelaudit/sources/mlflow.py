@@ -330,8 +330,25 @@ def cache_key(url: str, headers: Mapping[str, str]) -> str | None:
     return "mlflow-" + hashlib.sha256("\n".join((url, etag, str(int(length)))).encode()).hexdigest()
 
 
+class _KeyedByHead:
+    """Cache keys from one HEAD per file (remembered; a download compares a second HEAD with it)."""
+
+    cache: bool  # False with --no-cache: no HEAD, nothing taken from the cache
+    keys: dict[str, str | None]
+
+    def cache_key(self, art: Artifact) -> str | None:
+        if not self.cache:
+            return None
+        if art.path not in self.keys:
+            self.keys[art.path] = self._head(art)
+        return self.keys[art.path]
+
+    def _head(self, art: Artifact) -> str | None:
+        raise NotImplementedError
+
+
 @dataclass
-class Proxied:
+class Proxied(_KeyedByHead):
     """The files of an HTTP-served artifact root, asked for with the client's credentials and timeouts."""
 
     root: str  # http(s)://…/api/2.0/mlflow-artifacts/artifacts/…: where the version's files are
@@ -351,13 +368,6 @@ class Proxied:
         resp = http_request(get_default_host_creds(self.root), "/" + path, method, **kwargs)
         augmented_raise_for_status(resp)
         return resp
-
-    def cache_key(self, art: Artifact) -> str | None:
-        if not self.cache:
-            return None
-        if art.path not in self.keys:
-            self.keys[art.path] = self._head(art)
-        return self.keys[art.path]
 
     def _head(self, art: Artifact) -> str | None:
         try:
@@ -389,7 +399,7 @@ class Proxied:
 
 
 @dataclass
-class S3Stored:
+class S3Stored(_KeyedByHead):
     """The files of an S3 artifact root (s3://, or S3-compatible storage through MLFLOW_S3_ENDPOINT_URL),
     downloaded by the client and cached under a key of each object's ETag and length, from a HEAD made with
     the client's own S3 client (endpoint, credentials)."""
@@ -398,13 +408,6 @@ class S3Stored:
     config: ScanConfig
     cache: bool
     keys: dict[str, str | None] = field(default_factory=dict)
-
-    def cache_key(self, art: Artifact) -> str | None:
-        if not self.cache:
-            return None
-        if art.path not in self.keys:
-            self.keys[art.path] = self._head(art)
-        return self.keys[art.path]
 
     def _head(self, art: Artifact) -> str | None:
         try:
