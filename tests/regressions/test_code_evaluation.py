@@ -506,3 +506,19 @@ def unicode_proto0_eval() -> bytes:
 
 def test_unicode_proto0_eval(tmp_path):
     assert_dangerous(scan_case(tmp_path, unicode_proto0_eval), "builtins.eval")
+
+
+THIRD_PARTY = family("third-party-evaluators", {f"{m}.{n}": (f"third_party_{m}_{n}.pkl", reduce_pickle(m, n, *a))
+                                                for m, n, a in [
+    ("numexpr", "evaluate", ("__import__('os').system('echo modelaudit-test')",)),  # CVE-2023-39631
+    ("sympy", "sympify", ("__import__('os').system('echo modelaudit-test')",)),
+    ("sympy.parsing.sympy_parser", "parse_expr", ("1",)),
+    ("transformers.dynamic_module_utils", "get_class_from_dynamic_module", ("m.M", "attacker/repo")),
+    ("mlflow.pyfunc", "load_model", ("runs:/0/model",)),
+    ("numpy", "ndarray.tofile", ("/tmp/modelaudit-test",))]})
+
+
+@pytest.mark.parametrize("target", sorted(THIRD_PARTY))
+def test_third_party_evaluators_loaders_and_writers(tmp_path, target):
+    """Libraries that eval expression strings, import hub code, load models or write files are critical."""
+    assert_dangerous(scan_bytes(tmp_path, THIRD_PARTY[target]), target)

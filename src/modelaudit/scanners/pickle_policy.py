@@ -75,7 +75,9 @@ _family("code-evaluation", _EVAL, "builtins.eval", "builtins.exec", "builtins.ex
         "compileall", "py_compile", "modulefinder", "pyclbr", "rlcompleter", "_pyrepl", "interpreters",
         "_interpreters", "_xxsubinterpreters", "torch._inductor", "torch.fx", "torch.export", "torch._export",
         "torch.utils.bottleneck", "torch.utils.benchmark", "torch.testing", "pandas.eval", "pandas.core.computation",
-        "numpy.ctypeslib")
+        "numpy.ctypeslib",
+        # libraries that evaluate expression strings with eval, or import code fetched from a model hub
+        "numexpr", "sympy.sympify", "sympy.core.sympify", "sympy.parsing", "transformers.dynamic_module_utils")
 _family("call-composition", _CALLS, "operator.attrgetter", "operator.methodcaller", "operator.call",
         "functools", "itertools.starmap", "copyreg.__reduce_ex__", "atexit", "sched", "contextlib.ExitStack")
 _family("installers-and-debuggers", _INSTALL, "pip", "ensurepip", "venv", "setuptools", "distutils",
@@ -88,7 +90,8 @@ _family("file-access", _FILES, "builtins.open", "builtins.file", "io", "shutil",
         "logging.FileHandler", "logging.handlers", "logging.config", "codecs.open", "shelve", "dbm", "sqlite3",
         "tarfile", "zipfile", "gzip.open", "bz2.open", "lzma.open", "mmap", "filecmp", "netrc",
         "numpy.save", "numpy.savez", "numpy.savetxt", "numpy.fromfile", "numpy.loadtxt", "numpy.genfromtxt",
-        "numpy.memmap", "numpy.tofile", "pandas.read_csv", "pandas.io", "torch.save", "joblib.dump")
+        "numpy.memmap", "numpy.tofile", "numpy.ndarray.tofile", "numpy.ndarray.dump", "pandas.read_csv", "pandas.io",
+        "torch.save", "joblib.dump")
 _family("network-access", _NET, "socket", "socketserver", "ssl", "http", "urllib", "urllib2", "urllib3",
         "requests", "httpx", "aiohttp", "ftplib", "smtplib", "poplib", "imaplib", "telnetlib", "xmlrpc",
         "webbrowser", "asynchat", "asyncore", "nntplib", "smtpd", "torch.hub", "huggingface_hub",
@@ -101,7 +104,9 @@ _family("nested-loader", _LOADER, "pickle", "dill", "cloudpickle", "joblib.load"
         "keras.models.load_model", "keras.saving", "tensorflow", "yaml.load", "yaml.unsafe_load",
         "jsonpickle", "shelve.open", "copyreg._extension_registry", "numpy.lib.npyio", "numpy.lib._npyio_impl",
         "numpy.lib.format", "numpy.lib._format_impl", "torch.utils.data.datapipes", "torch.utils._config_module",
-        "pandas.read_hdf", "pandas.read_sql", "pandas.read_html", "pandas.read_xml", "pandas.read_excel")
+        "pandas.read_hdf", "pandas.read_sql", "pandas.read_html", "pandas.read_xml", "pandas.read_excel",
+        "mlflow.pyfunc.load_model", "mlflow.pyfunc.load_pyfunc", "mlflow.sklearn.load_model",
+        "mlflow.pytorch.load_model")
 
 # Python 2 names that find_class rewrites (fix_imports): ("__builtin__", "reduce") is functools.reduce.
 _PY2_MODULES: dict[str, str] = dict(_compat_pickle.IMPORT_MAPPING)
