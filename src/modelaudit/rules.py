@@ -363,8 +363,9 @@ _TABLE: tuple[Rule, ...] = (
          "names a missing tensor or operator code, or metadata points at a missing buffer. Runtimes that trust "
          "the indices read out of bounds.", "CWE-129"),
     Rule("MA-T207", "TFLite scan budget exceeded", W,
-         "The flatbuffer holds more tables or vector elements than the scanner's budget; the rest of the model was "
-         "not checked.", "CWE-400", coverage=True),
+         "The flatbuffer holds more tables, vector elements or string bytes (offsets that point many times at one "
+         "long string count each time) than the scanner's budget; the rest of the model was not checked.", "CWE-400",
+         coverage=True),
     # --- ExecuTorch (MA-T3xx) ------------------------------------------------------
     Rule("MA-T301", "Malformed ExecuTorch program", W,
          "The root table, a vtable, a vector or a string lies outside the file, the file identifier or extended "
@@ -388,8 +389,9 @@ _TABLE: tuple[Rule, ...] = (
          "or named data entry a missing segment or blob. Runtimes that trust the indices read out of bounds.",
          "CWE-129"),
     Rule("MA-T306", "ExecuTorch scan budget exceeded", W,
-         "The program holds more tables or vector elements than the scanner's budget; the rest of it was not "
-         "checked.", "CWE-400", coverage=True),
+         "The program holds more tables, vector elements or string bytes (offsets that point many times at one long "
+         "string count each time) than the scanner's budget; the rest of it was not checked.", "CWE-400",
+         coverage=True),
     # --- xml, msgpack, boosters (MA-X1xx) -----------------------------------------
     Rule("MA-X101", "XML document type or entity declaration", W,
          "The XML declares a DOCTYPE or entities. Model files never need them; internal entities expand "

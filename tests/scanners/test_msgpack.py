@@ -102,3 +102,39 @@ def test_trailing_bytes(tmp_path):
 def test_credentials_and_code_in_strings(tmp_path):
     state = {"meta": {"note": "token hf_" + "a" * 34, "hook": "__import__('os').system('id')"}}
     assert {"MA-C001", "MA-C002"} <= codes(scan(_write(tmp_path, msgpack.packb(state))))
+
+
+def test_deeply_nested_flax_payload_is_a_finding(tmp_path):
+    """An ndarray ext whose payload is 100,000 nested arrays: refused at a small depth, not recursed into."""
+    payload = b"\x91" * 100_000 + b"\xc0"
+    state = {"params": {"w": msgpack.ExtType(1, payload)}}
+    result = scan(_write(tmp_path, msgpack.packb(state)))
+    hits = [i for i in result["issues"] if i["rule_code"] == "MA-X111"]
+    assert hits and "nest deeper than 4" in hits[0]["message"] and "MA-S005" not in codes(result)
+
+
+def test_key_paths_of_deep_long_keys_are_cut(tmp_path):
+    """64 levels of 200-character keys: each value's path would be 13 KB; only its end is kept."""
+    state: dict = {"hook": "__import__('os').system('id')"}
+    for level in range(60):
+        state = {f"{level:03d}" + "k" * 197: state}
+    result = scan(_write(tmp_path, msgpack.packb(state)))
+    (hit,) = [i for i in result["issues"] if i["rule_code"] == "MA-C001"]
+    assert hit["message"].startswith("String at '...") and "/hook'" in hit["message"]
+    assert len(hit["message"]) < 600
+
+
+def test_warnings_in_front_do_not_hide_a_pickle(tmp_path):
+    """Fifty unknown extension values used to exhaust the findings cap, and the pickle after them went unread."""
+    state = {f"odd{i:02d}": msgpack.ExtType(42, b"\x00") for i in range(60)}
+    state["zz"] = EVIL_PICKLE
+    result = scan(_write(tmp_path, msgpack.packb(state, use_bin_type=True)))
+    assert {"MA-X113", "MA-X114"} <= codes(result)
+    assert any(i["severity"] == "critical" and "system" in i["message"] for i in result["issues"])
+
+
+def test_pickles_past_the_cap_are_counted_and_the_scan_incomplete(tmp_path):
+    state = {f"p{i:02d}": EVIL_PICKLE for i in range(53)}
+    result = scan(_write(tmp_path, msgpack.packb(state, use_bin_type=True)))
+    assert any("3 more binary values hold pickle streams" in i["message"] for i in result["issues"])
+    assert result["has_errors"] is True

@@ -533,3 +533,35 @@ def test_reader_scalar_kinds_packing_and_merging():
     assert out["nums"] == [1, 300, 9] and out["neg"] == -2 and out["text"] == "ééé" and reader.truncated == 1
     assert out["inner"] == {"a": 1, "b": [4, 5]} and out["n"] == 4
     assert out["blob"].length == 3 and data[out["blob"].start:out["blob"].end] == b"xyz"
+
+
+# --- hostile sizes found by mutation ------------------------------------------------------------
+def test_external_offset_of_thousands_of_digits_is_a_finding(tmp_path):
+    """int() refuses strings past 4300 digits: the number is judged before it is converted."""
+    (tmp_path / "w.bin").write_bytes(bytes(16))
+    model = _model([helper.make_node("Relu", ["X"], ["Y"])], [_external("W", "w.bin", offset="1" * 5000, length=16)])
+    result = scan(_save(tmp_path, model))
+    (issue,) = _issues(result, "MA-O006")
+    assert "is not a non-negative integer of at most 40 digits" in issue["message"]
+    assert not _issues(result, "MA-S005") and not result["has_errors"]
+
+
+def test_packed_dims_are_budgeted_before_they_are_built():
+    """A packed run of a million dims: the budget stops it before a million ints are made."""
+    tensor = _field(1, b"\x01" * 1_000_000) + _field(2, 1, 0) + _field(8, b"T")
+    data = b"\x08\x08" + _field(7, _field(5, tensor)) + OPSET
+    tracemalloc.start()
+    with pytest.raises(BudgetExceeded):
+        Reader(data, ReadLimits(max_fields=1000)).decode(MODEL)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 2 * 1024 * 1024  # the list of values alone would take 8 MB
+
+
+def test_packed_dims_check_the_deadline_as_they_are_read():
+    ticks = []
+    tensor = _field(1, b"\x01" * 100_000) + _field(2, 1, 0) + _field(8, b"T")
+    data = b"\x08\x08" + _field(7, _field(5, tensor)) + OPSET
+    model, error = Reader(data, tick=lambda: ticks.append(1)).decode(MODEL)
+    assert error is None and len(model["graph"]["initializer"][0]["dims"]) == 100_000
+    assert len(ticks) >= 20  # a deadline that passes inside one long run is noticed

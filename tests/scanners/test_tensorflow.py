@@ -367,3 +367,48 @@ def test_honest_fixture_is_assembled_from_its_parts():
 
 # Files written by TensorFlow itself are scanned in test_tensorflow_real.py;
 # tests/fixtures/tensorflow/generate.py also parses the fixtures built here with TensorFlow's protobuf classes.
+
+
+# --- text-format values of the wrong shape, found by mutation ------------------------------------
+def test_text_asset_index_that_is_not_a_number(tmp_path):
+    """The text format accepts any token where an integer belongs; the scanner must not compare it."""
+    text = (f'saved_model_schema_version: 1\nmeta_graphs {{\n  graph_def {{\n{GRAPH_PBTXT}\n  }}\n'
+            '  object_graph_def { nodes { asset { asset_file_def_index: foo } } }\n}\n')
+    (tmp_path / "saved_model.pbtxt").write_text(text)
+    result = scan(tmp_path / "saved_model.pbtxt")
+    assert "MA-S005" not in codes(result)
+    assert any("asset_file_def_index foo names no asset file" in i["message"] for i in _issues(result, "MA-T101"))
+
+
+def test_text_asset_collection_is_read_like_the_binary_one(tmp_path):
+    """A TF1 asset listed in collection_def as a serialized AssetFileDef string, in a .pbtxt SavedModel."""
+    asset = fx.ln(1, fx.ln(1, "asset_path:0")) + fx.ln(2, "../../home/user/.ssh/id_rsa")
+    escaped = "".join(f"\\x{b:02x}" for b in asset)
+    text = (f'saved_model_schema_version: 1\nmeta_graphs {{\n  graph_def {{\n{GRAPH_PBTXT}\n  }}\n'
+            '  collection_def { key: "saved_model_assets" value { any_list { value {\n'
+            f'    type_url: "type.googleapis.com/tensorflow.AssetFileDef" value: "{escaped}" }} }} }} }}\n}}\n')
+    (tmp_path / "saved_model.pbtxt").write_text(text)
+    result = scan(tmp_path / "saved_model.pbtxt")
+    assert any(".ssh/id_rsa" in i["message"] for i in _issues(result, "MA-T107")), result["issues"]
+
+
+def test_asset_collection_past_its_budget_is_incomplete(tmp_path):
+    """Entries of the TF1 asset collection past the first 10,000 are not read: said, not skipped quietly."""
+    def item(filename: str) -> bytes:
+        return fx.ln(1, fx.ln(1, "type.googleapis.com/tensorflow.AssetFileDef")
+                     + fx.ln(2, fx.ln(1, fx.ln(1, "a:0")) + fx.ln(2, filename)))
+    items = [item("vocab.txt")] * 10_000 + [item("../../etc/shadow")]
+    collection = fx.ln(4, fx.ln(1, "saved_model_assets") + fx.ln(2, fx.ln(5, b"".join(items))))
+    graph = fx.graph(fx.honest_graph_nodes(), fx.honest_functions())
+    result = _scan_model(tmp_path, fx.saved_model(fx.meta_graph(graph, fx.object_graph()) + collection),
+                         assets={"vocab.txt": b"a\n"})
+    (issue,) = _issues(result, "MA-T109")
+    assert "lists 10001 assets; only the first 10000 were checked" in issue["message"]
+    assert result["has_errors"] is True and not _issues(result, "MA-S005")
+
+
+def test_empty_debug_urls_in_front_do_not_hide_a_real_one(tmp_path):
+    urls = ("",) * 20 + ("grpc://collector.example:6064",)
+    result = _scan_model(tmp_path, _with_call_nodes(node("d", "DebugIdentityV2", "x", debug_urls=A.list(strings=urls))))
+    (issue,) = _issues(result, "MA-T104")
+    assert "grpc://collector.example:6064" in issue["message"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import struct
+import tracemalloc
 from dataclasses import dataclass, field
 
 import flatbuffers
@@ -18,7 +19,7 @@ import pytest
 from flatbuffers import flexbuffers
 
 from modelaudit.errors import BudgetExceeded
-from modelaudit.scanners._flatbuffer import FlatLimits
+from modelaudit.scanners._flatbuffer import FlatBuffer, FlatLimits
 from modelaudit.scanners.tflite import TFLiteScanner, flex_node
 from tests.conftest import codes, findings, run_cli, scan
 from tests.scanners._tf_fixtures import A, DT_FLOAT, node
@@ -356,3 +357,51 @@ def test_budget(tmp_path, monkeypatch):
 # Files written by TensorFlow itself (converter output, a Flex ReadFile model) are scanned in
 # test_tensorflow_real.py; tests/fixtures/tensorflow/generate.py also runs the models built here
 # in the TFLite interpreter.
+
+
+# --- hostile sizes found by mutation ------------------------------------------------------------
+def _aliased_opcodes(references: int, name_length: int) -> bytes:
+    """A model whose operator_codes vector points `references` times at one code with a long custom name."""
+    b = flatbuffers.Builder(1024)
+    name = b.CreateString("C" * name_length)
+    b.StartObject(4)
+    b.PrependUOffsetTRelativeSlot(1, name, 0)
+    b.PrependInt32Slot(3, CUSTOM, 0)
+    code = b.EndObject()
+    b.StartVector(4, references, 4)
+    for _ in range(references):
+        b.PrependUOffsetTRelative(code)
+    codes_ = b.EndVector()
+    b.StartObject(2)
+    b.PrependUint32Slot(0, 3, 0)
+    b.PrependUOffsetTRelativeSlot(1, codes_, 0)
+    b.Finish(b.EndObject(), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def test_aliased_long_strings_spend_a_byte_budget(tmp_path):
+    """20,000 references to one 64 KiB name are 1.3 GB of copies; the reader stops at its byte budget."""
+    path = _write(tmp_path, _aliased_opcodes(20_000, 64 * 1024))
+    tracemalloc.start()
+    result = scan(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert "MA-T207" in codes(result, "warning") and result["has_errors"] is True
+    assert "bytes of strings" in _issues(result, "MA-T207")[0]["message"]
+    assert peak < 400 * 1024 * 1024
+    assert codes(scan(_write(tmp_path, _aliased_opcodes(200, 1024), "small.tflite")), "warning") == {"MA-T202"}
+
+
+def test_many_bad_subgraph_references_are_one_finding(tmp_path):
+    result = scan(_write(tmp_path, build(_spec(io=([0] + [9] * 100_000, [3])))))
+    (issue,) = _issues(result, "MA-T206")
+    assert "input 9 names no tensor (4 tensors), and 99999 more inputs name none" in issue["message"]
+    assert issue["details"]["count"] == 100_000 and len(issue["details"]["tensors"]) == 8
+
+
+def test_vectors_of_numbers_are_compact():
+    """Shapes and index lists come back as arrays of machine integers, not lists of Python ints."""
+    fb = FlatBuffer(build(_spec(io=([0] * 1000, [3]))))
+    sub = fb.tables(fb.root(), 2, "subgraph")[0]
+    inputs = fb.numbers(sub, 1, "i", "inputs")
+    assert len(inputs) == 1000 and inputs[:3].tolist() == [0, 0, 0] and inputs.itemsize == 4

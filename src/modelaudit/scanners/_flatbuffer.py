@@ -5,12 +5,15 @@ signed offset from each table back to its vtable (16-bit field offsets), and uns
 a field to the vectors, strings and tables it refers to. Every one of them is checked here against
 the buffer before it is followed, the number of tables and vector elements read is budgeted, and
 the caller's deadline is checked as the budget is spent. Nothing is copied except the scalars and
-strings asked for; a vector is returned as (start, count) over the buffer.
+strings asked for; a vector is returned as (start, count) over the buffer. Strings and blobs copied
+out are budgeted in bytes too: many offsets may point at one long string, and each read copies it.
 """
 
 from __future__ import annotations
 
 import struct
+import sys
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -41,6 +44,7 @@ class FlatLimits:
     max_tables: int = 5_000_000
     max_elements: int = 20_000_000  # vector elements read into Python values
     max_string: int = 64 * 1024
+    max_copied: int = 128 * 1024 * 1024  # bytes of strings and blobs copied out, aliased reads counted each time
 
 
 class FlatBuffer:
@@ -49,7 +53,7 @@ class FlatBuffer:
     def __init__(self, buf: Any, limits: FlatLimits = FlatLimits(), tick: Callable[[], None] | None = None,
                  budget_rule: str = "MA-T207") -> None:
         self.buf, self.end, self.limits, self.tick, self.budget_rule = buf, len(buf), limits, tick, budget_rule
-        self.tables_read = self.elements = 0
+        self.tables_read = self.elements = self.copied = 0
         self._next_tick = _CHECK_EVERY
 
     # --- scalars --------------------------------------------------------------------------
@@ -126,30 +130,45 @@ class FlatBuffer:
         self._spend(elements=count)
         return [self.table(self.target(start + 4 * i, what), what) for i in range(count)]
 
-    def numbers(self, table: Table, index: int, fmt: str, what: str) -> list[int]:
+    def numbers(self, table: Table, index: int, fmt: str, what: str) -> list[int] | array:
         size = struct.calcsize("<" + fmt)
         found = self.vector(table, index, size, what)
         if found is None:
             return []
         start, count = found
         self._spend(elements=count)
-        return list(struct.unpack_from(f"<{count}{fmt}", self.buf, start)) if count else []
+        values = array(fmt)  # 4 or 8 bytes an element, where a list of ints costs 36 or more
+        if values.itemsize != size:
+            return list(struct.unpack_from(f"<{count}{fmt}", self.buf, start))
+        values.frombytes(self.buf[start:start + count * size])
+        if sys.byteorder == "big":
+            values.byteswap()
+        return values
 
     def string(self, table: Table, index: int, what: str) -> str | None:
         found = self.vector(table, index, 1, what)
         if found is None:
             return None
         start, count = found
-        return bytes(self.buf[start:start + min(count, self.limits.max_string)]).decode("utf-8", "replace")
+        return self.blob(start, min(count, self.limits.max_string)).decode("utf-8", "replace")
 
-    def _spend(self, tables: int = 0, elements: int = 0) -> None:
+    def blob(self, start: int, length: int) -> bytes:
+        """A copy of buf[start:start + length] (checked by the caller), charged to the byte budget."""
+        self._spend(copied=length)
+        return bytes(self.buf[start:start + length])
+
+    def _spend(self, tables: int = 0, elements: int = 0, copied: int = 0) -> None:
         self.tables_read += tables
         self.elements += elements
-        if self.tables_read > self.limits.max_tables or self.elements > self.limits.max_elements:
-            raise BudgetExceeded(f"flatbuffer holds more than {self.limits.max_tables} tables or "
-                                 f"{self.limits.max_elements} vector elements; the rest was not read",
+        self.copied += copied
+        limits = self.limits
+        if (self.tables_read > limits.max_tables or self.elements > limits.max_elements
+                or self.copied > limits.max_copied):
+            raise BudgetExceeded(f"flatbuffer holds more than {limits.max_tables} tables, {limits.max_elements} "
+                                 f"vector elements or {limits.max_copied} bytes of strings; the rest was not read",
                                  self.budget_rule)
-        if self.tables_read + self.elements >= self._next_tick:
-            self._next_tick = self.tables_read + self.elements + _CHECK_EVERY
+        progress = self.tables_read + self.elements + self.copied // 1024
+        if progress >= self._next_tick:
+            self._next_tick = progress + _CHECK_EVERY
             if self.tick is not None:
                 self.tick()

@@ -264,6 +264,7 @@ class Reader:
             if spec.count:
                 out[spec.name] = out.get(spec.name, 0) + f.value // size
                 return
+            self._count(f.value // size)  # the budget before the values are built
             fmt = "<I" if size == 4 else "<Q"
             values = [scalar_value(spec.kind, struct.unpack_from(fmt, self.buf, p)[0])
                       for p in range(f.start, f.end, size)]
@@ -271,11 +272,13 @@ class Reader:
             out[spec.name] = out.get(spec.name, 0) + self._count_varints(f.start, f.end)
             return
         else:
+            self._count(self._count_varints(f.start, f.end))
             values, pos = [], f.start
             while pos < f.end:
                 raw, pos = self.varint(pos, f.end)
                 values.append(scalar_value(spec.kind, raw))
-        self._count(len(values))
+                if self.tick is not None and len(values) % _CHECK_EVERY == 0:
+                    self.tick()
         out.setdefault(spec.name, []).extend(values)
 
     def _count_varints(self, start: int, end: int) -> int:

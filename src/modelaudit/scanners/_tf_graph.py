@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from ._findings import CappedFindings
@@ -54,12 +55,14 @@ def attr(node: dict, key: str) -> dict | None:
 
 
 def attr_strings(node: dict, key: str, buf: Any) -> list[str]:
+    """The string (or the first 16 non-empty strings of the list) of an attribute."""
     value = attr(node, key)
     if value is None:
         return []
     if "s" in value:
         return [text_of(value["s"], buf)]
-    return [text_of(s, buf) for s in value.get("list", {}).get("s", [])[:16]]
+    texts = (text_of(s, buf) for s in value.get("list", {}).get("s", []))
+    return list(islice(filter(None, texts), 16))  # empty entries in front must not push a real one out
 
 
 @dataclass

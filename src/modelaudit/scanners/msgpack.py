@@ -21,6 +21,7 @@ from .base import BaseScanner
 MAX_DEPTH = 64
 MAX_ELEMENTS = 50_000_000
 MAX_FINDINGS = 50
+MAX_PATH = 400  # characters of a value's key path kept (the end of it)
 FLAX_EXT = {1: "ndarray", 2: "native_complex", 3: "npscalar"}
 _DTYPE_BITS = {"bool": 8, "int8": 8, "uint8": 8, "int16": 16, "uint16": 16, "float16": 16, "bfloat16": 16,
                "int32": 32, "uint32": 32, "float32": 32, "int64": 64, "uint64": 64, "float64": 64,
@@ -122,6 +123,8 @@ class Walker:
             if stack:
                 top = stack[-1]
                 here = f"{top[2]}/{top[4]}" if top[0] == "map" else f"{top[2]}[{top[3]}]"
+                if len(here) > MAX_PATH:  # deep paths of long keys would cost their length for every value
+                    here = "..." + here[-MAX_PATH:]
                 top[1], top[3], top[5] = top[1] - 1, top[3] + 1, True
             yield kind, here, at, info
             if kind in ("map", "array") and info:
@@ -169,10 +172,17 @@ class MsgpackScanner(BaseScanner):
         result.add_check("msgpack structure", ok, f"{walker.elements} values, {counts} arrays checked", where)
 
     def _walk(self, walker: Walker, buf: Any, blob, result, ctx) -> int:  # noqa: ANN001
-        arrays = findings = 0
+        arrays = findings = pickles = 0
         for kind, path, _at, info in walker.walk(ctx.check_deadline):
             if walker.elements > MAX_ELEMENTS:
                 raise MsgpackError(f"more than {MAX_ELEMENTS} values", walker.pos, limit=True)
+            if kind == "bin":  # probed past the cap too: warnings in front must not hide a pickle
+                start, length = info
+                if length >= 2 and pickle_ops.probe(bytes(buf[start:start + min(length, 4096)])):
+                    pickles += 1
+                    if pickles <= MAX_FINDINGS:
+                        self._scan_pickle(buf, start, length, path, blob, result, ctx)
+                continue
             if findings >= MAX_FINDINGS:
                 continue
             before = len(result.issues)
@@ -180,9 +190,6 @@ class MsgpackScanner(BaseScanner):
                 code, (start, length) = info
                 arrays += code == 1
                 self._check_ext(buf, code, start, length, path, blob, result)
-            elif kind == "bin":
-                start, length = info
-                self._check_bin(buf, start, length, path, blob, result, ctx)
             elif kind == "str" and info[1] >= 16:
                 start, length = info
                 text = bytes(buf[start:start + min(length, 65536)]).decode("utf-8", "replace")
@@ -194,16 +201,18 @@ class MsgpackScanner(BaseScanner):
                     result.report("MA-C002", f"String at {path!r} contains what looks like a {cred}",
                                   f"{blob.location}:{path}", {"kind": cred})
             findings += len(result.issues) - before
+        if pickles > MAX_FINDINGS:
+            result.report("MA-X114", f"{pickles - MAX_FINDINGS} more binary values hold pickle streams; they were "
+                          "not scanned", blob.location, {"unscanned": pickles - MAX_FINDINGS})
+            result.mark_incomplete()
         return arrays
 
     @staticmethod
-    def _check_bin(buf: Any, start: int, length: int, path: str, blob, result, ctx) -> None:  # noqa: ANN001
-        data = bytes(buf[start:start + length])
-        if length >= 2 and pickle_ops.probe(data[:4096]):
-            where = f"{blob.location}:{path}"
-            result.report("MA-X114", f"Binary value at {path!r} holds a pickle stream ({length} bytes)", where,
-                          {"path": path, "length": length})
-            ctx.scan_member(blob.child(data, path or "msgpack-bin"), result)
+    def _scan_pickle(buf: Any, start: int, length: int, path: str, blob, result, ctx) -> None:  # noqa: ANN001
+        where = f"{blob.location}:{path}"
+        result.report("MA-X114", f"Binary value at {path!r} holds a pickle stream ({length} bytes)", where,
+                      {"path": path, "length": length})
+        ctx.scan_member(blob.child(bytes(buf[start:start + length]), path or "msgpack-bin"), result)
 
     def _check_ext(self, buf: Any, code: int, start: int, length: int, path: str, blob, result) -> None:  # noqa: ANN001
         where = f"{blob.location}:{path}"
@@ -217,13 +226,15 @@ class MsgpackScanner(BaseScanner):
                           {"ext_type": code, "path": path})
 
 
-def _read_value(w: Walker, buf: Any) -> Any:
+def _read_value(w: Walker, buf: Any, depth: int = 0) -> Any:
     """A small scalar, string or list of scalars from an ext payload (shape tuples, dtype names)."""
     kind, at, info = w.head()
     if kind == "array":
         if info > 64:
             raise MsgpackError("array too long for an ext header", at)
-        return [_read_value(w, buf) for _ in range(info)]
+        if depth >= w.max_depth:  # Flax payloads nest two deep: (shape tuple, dtype, data)
+            raise MsgpackError(f"arrays nest deeper than {w.max_depth}", at)
+        return [_read_value(w, buf, depth + 1) for _ in range(info)]
     if kind == "int":
         m = info
         if m <= 0x7F:

@@ -26,6 +26,7 @@ from .base import BaseScanner, IssueSeverity
 MAX_PER_RULE = 50  # findings of one rule per file; the rest are summarised
 MAX_ELEMENTS = 1 << 40  # no real tensor holds a trillion elements
 MAX_LABEL = 240  # characters of a node's path kept in messages
+MAX_DIGITS = 40  # of an external offset or length: more than any file needs, and int() refuses thousands
 EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 
 # --- domains and operators ------------------------------------------------------------------
@@ -449,13 +450,16 @@ def resolve_external(model_path: str, location: str) -> tuple[str, str, int]:
 
 
 def _number(text: str | None) -> int | None:
-    return int(text) if text is not None and text.strip().isdigit() and text.isascii() else None
+    if text is None or not text.isascii() or not text.strip().isdigit() or len(text.strip()) > MAX_DIGITS:
+        return None
+    return int(text)
 
 
 def _check_numbers(location: str, ref: _ExternalRef, report: _Findings) -> None:
     for key, text in (("offset", ref.offset), ("length", ref.length)):
         if text is not None and _number(text) is None:
-            report("MA-O006", f"Tensor {ref.where}: external {key} {text[:40]!r} is not a non-negative integer",
+            report("MA-O006", f"Tensor {ref.where}: external {key} {text[:40]!r} is not a non-negative integer "
+                   f"of at most {MAX_DIGITS} digits",
                    {"tensor": ref.where, "location": location, key: text[:100]})
     length = _number(ref.length)
     if length is not None and ref.need is not None and length != ref.need:

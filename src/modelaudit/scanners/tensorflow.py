@@ -28,6 +28,7 @@ from .onnx import OnnxScanner, location_problem
 
 MAX_TEXT_FILE = 512 * 1024 * 1024  # a text protobuf is parsed in memory
 MAX_LISTING = 10_000  # directory entries looked at in variables/ and assets/
+MAX_ASSETS = 10_000  # entries of the TF1 asset collection decoded
 VARIABLE_OPS = frozenset({"VarHandleOp", "VariableV2", "Variable", "RestoreV2", "Restore", "RestoreSlice"})
 _SHARD = re.compile(r"variables\.data-(\d{5})-of-(\d{5})")
 _LABELS = {"saved_model": "SavedModel", "meta_graph": "MetaGraphDef", "graph": "GraphDef",
@@ -160,7 +161,7 @@ def _raw(value: Any, buf: Any) -> bytes:
 
 
 def _meta_graph(meta: dict, prefix: str, model: _Model, buf: Any, report: Findings) -> None:
-    assets = _assets(meta, buf)
+    assets = _assets(meta, buf, report)
     model.assets.extend(filename for _, filename in assets)
     fed = frozenset(tensor.split(":")[0] for tensor, _ in assets)  # the loader feeds these with asset paths
     model.inv.add_graph(meta.get("graph_def", {}), prefix, fed)
@@ -171,22 +172,29 @@ def _meta_graph(meta: dict, prefix: str, model: _Model, buf: Any, report: Findin
             where = f"{prefix}object {index} ({user.get('identifier', '?')[:60]})"
             check_keras_metadata(where, _raw(user["metadata"], buf), report, model.lambdas)
         asset = obj.get("asset")
-        if asset is not None and not 0 <= asset.get("asset_file_def_index", 0) < max(len(assets), 1):
+        file_index = asset.get("asset_file_def_index", 0) if asset is not None else 0  # text format: any token
+        if asset is not None and not (isinstance(file_index, int) and 0 <= file_index < max(len(assets), 1)):
             report("MA-T101", f"{prefix}object {index} is an asset whose asset_file_def_index "
                    f"{asset.get('asset_file_def_index')} names no asset file", {"object": index})
     _check_function_names(objects, model.inv, prefix, report)
 
 
-def _assets(meta: dict, buf: Any) -> list[tuple[str, str]]:
+def _assets(meta: dict, buf: Any, report: Findings) -> list[tuple[str, str]]:
     """(tensor name, file name) of every asset: the asset_file_def field and the TF1 collection."""
     found = [(a.get("tensor_info", {}).get("name", ""), a.get("filename", "")) for a in meta.get("asset_file_def", [])]
     for entry in meta.get("collection_def", []):
         if entry.get("key") != "saved_model_assets":
             continue
-        for item in entry.get("value", {}).get("any_list", {}).get("value", [])[:10_000]:
-            value = item.get("value")
-            if isinstance(value, Span):
-                asset, error = Reader(buf).decode(ASSET_FILE, value.start, value.end)
+        items = entry.get("value", {}).get("any_list", {}).get("value", [])
+        if len(items) > MAX_ASSETS:
+            report("MA-T109", f"The saved_model_assets collection lists {len(items)} assets; only the first "
+                   f"{MAX_ASSETS} were checked", {"assets": len(items)})
+            report.result.mark_incomplete()
+        for item in items[:MAX_ASSETS]:
+            value = item.get("value")  # a Span of the binary file, or the bytes of a text-format string
+            if isinstance(value, (Span, bytes)):
+                asset, error = (Reader(buf).decode(ASSET_FILE, value.start, value.end) if isinstance(value, Span)
+                                else Reader(value).decode(ASSET_FILE))
                 if error is None:
                     found.append((asset.get("tensor_info", {}).get("name", ""), asset.get("filename", "")))
     return found

@@ -13,7 +13,9 @@ entries pointing at missing buffers, and external buffer groups naming paths out
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from ..errors import BudgetExceeded, ScanTimeout
@@ -41,6 +43,7 @@ class _Model:
     operators: int = 0
     metadata: list[str] = field(default_factory=list)
     flex: list[tuple[str, str, bytes | None]] = field(default_factory=list)  # (where, custom code, custom options)
+    flex_spans: set[tuple[str, tuple[int, int] | None]] = field(default_factory=set)  # (custom, options) in flex
 
 
 class TFLiteScanner(BaseScanner):
@@ -68,7 +71,7 @@ class TFLiteScanner(BaseScanner):
             except (BudgetExceeded, ScanTimeout) as exc:
                 stopped = exc
         _check_opcodes(model, report)
-        _check_flex(model, report)
+        _check_flex(model, report, ctx.check_deadline)
         report.close()
         result.bytes_scanned += blob.size
         result.add_check("tflite model", report.total() == 0 and error is None, _summary(model), blob.location)
@@ -146,15 +149,23 @@ def _read_subgraph(fb: FlatBuffer, sub: Table, index: int, model: _Model, report
     for number, tensor in enumerate(tensors):
         _check_tensor(fb, tensor, f"subgraph {index} tensor {number}", model, report)
     for what, field_index in (("input", 1), ("output", 2)):
-        for ref in fb.numbers(sub, field_index, "i", f"subgraph {what}s"):
-            if not 0 <= ref < len(tensors):
-                report("MA-T206", f"Subgraph {index} {what} {ref} names no tensor ({len(tensors)} tensors)",
-                       {"subgraph": index, "tensor": ref})
+        bad, count = _outside(fb.numbers(sub, field_index, "i", f"subgraph {what}s"), 0, len(tensors))
+        if bad:  # one finding per list: a hostile list may hold millions of entries
+            report("MA-T206", f"Subgraph {index} {what} {bad[0]} names no tensor ({len(tensors)} tensors)"
+                   + (f", and {count - 1} more {what}s name none" if count > 1 else ""),
+                   {"subgraph": index, "tensor": bad[0], "tensors": bad, "count": count})
     operators = fb.tables(sub, 3, "operator")
     model.operators += len(operators)
     for number, op in enumerate(operators):
         _read_operator(fb, op, f"subgraph {index} operator {number}", len(tensors), model, report)
     return len(tensors)
+
+
+def _outside(refs: Iterable[int], low: int, end: int) -> tuple[list[int], int]:
+    """The first few references outside [low, end) and how many there are, without a list of them all."""
+    bad = (ref for ref in refs if not low <= ref < end)
+    first = list(islice(bad, 8))
+    return first, len(first) + sum(1 for _ in bad)
 
 
 def _check_tensor(fb: FlatBuffer, tensor: Table, where: str, model: _Model, report: Findings) -> None:
@@ -197,21 +208,22 @@ def _read_operator(fb: FlatBuffer, op: Table, where: str, tensors: int, model: _
         return
     model.uses[index] += 1
     for what, field_index in (("input", 1), ("output", 2), ("intermediate", 8)):
-        bad = [t for t in fb.numbers(op, field_index, "i", f"operator {what}s") if not -1 <= t < tensors]
+        bad, _ = _outside(fb.numbers(op, field_index, "i", f"operator {what}s"), -1, tensors)
         if bad:
             report("MA-T206", f"{where} {what} tensor {bad[0]} does not exist ({tensors} tensors)",
                    {"operator": where, "tensors": bad[:8]})
     code, custom = model.opcodes[index]
     options = _custom_options(fb, op, where, model.size, report)
-    if code == CUSTOM and custom and custom.startswith("Flex"):
-        model.flex.append((f"{where} ({custom[:80]})", custom, options))
+    if code == CUSTOM and custom and custom.startswith("Flex") and (custom, options) not in model.flex_spans:
+        model.flex_spans.add((custom, options))  # operators that share one options blob are decoded once
+        model.flex.append((f"{where} ({custom[:80]})", custom, None if options is None else fb.blob(*options)))
 
 
-def _custom_options(fb: FlatBuffer, op: Table, where: str, size: int, report: Findings) -> bytes | None:
-    """The operator's custom options: inline, or at large_custom_options_offset in the file."""
+def _custom_options(fb: FlatBuffer, op: Table, where: str, size: int, report: Findings) -> tuple[int, int] | None:
+    """(start, length) of the operator's custom options: inline, or at large_custom_options_offset in the file."""
     inline = fb.vector(op, 5, 1, "custom options")
     if inline is not None:
-        return bytes(fb.buf[inline[0]:inline[0] + min(inline[1], 1 << 20)])
+        return inline[0], min(inline[1], 1 << 20)
     offset, length = fb.scalar(op, 9, "<Q"), fb.scalar(op, 10, "<Q")
     if offset <= 1:
         return None
@@ -219,7 +231,7 @@ def _custom_options(fb: FlatBuffer, op: Table, where: str, size: int, report: Fi
         report("MA-T205", f"{where} custom options at [{offset}, {offset + length}) lie past the end of the "
                f"{size}-byte file", {"operator": where, "offset": offset, "size": length})
         return None
-    return bytes(fb.buf[offset:offset + min(length, 1 << 20)])
+    return offset, min(length, 1 << 20)
 
 
 def _read_metadata(fb: FlatBuffer, root: Table, model: _Model, report: Findings) -> None:
@@ -274,12 +286,12 @@ def _check_opcodes(model: _Model, report: Findings) -> None:
                f"delegate: {listed}", {"ops": {n[:200]: u for n, u in flex.most_common(100)}})
 
 
-def _check_flex(model: _Model, report: Findings) -> None:
+def _check_flex(model: _Model, report: Findings, tick: Callable[[], None]) -> None:
     for where, custom, options in model.flex:
         found = flex_node(options) if options else None
         node: dict[str, Any] = {}
         if found is not None:
-            node, error = Reader(found[1]).decode(NODE)
+            node, error = Reader(found[1], tick=tick).decode(NODE)
             if error is not None:
                 found = None
         if found is None:
