@@ -223,6 +223,8 @@ HOSTILE = {
                               "offset of tensor"),
 }
 HOSTILE["key_not_utf8"] = (gguf([s(b"gen\xff") + struct.pack("<IB", U8, 0)]), "MA-G002", "not valid UTF-8")
+HOSTILE["tensor_name_not_utf8"] = (gguf([], [s(b"w\xff") + struct.pack("<IQIQ", 1, 8, 0, 0)], b"\0" * 32), "MA-G003",
+                                   "not valid UTF-8")
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
@@ -352,6 +354,26 @@ def test_oversized_template_is_a_budget_finding(tmp_path):
     raw = gguf([kv_str("tokenizer.chat_template", "x" * (_gguf_template.MAX_TEMPLATE + 1))])
     result = scan(write(tmp_path, raw))
     assert issues(result, "MA-G008") and result["has_errors"] is True
+
+
+def test_folding_budget_of_one_template(tmp_path):
+    # each `y ~ y[:90]` folds to a 4 KiB string: thousands of them once held hundreds of MB
+    text = "{% set y = '" + "a" * 4000 + "' %}" + "{{ y ~ y[:90] }}" * 400 + "{{ x|attr('__cla' ~ 'ss__') }}"
+    result = scan(write(tmp_path, gguf([kv_str("tokenizer.chat_template", text)])))
+    assert_finding(result, "MA-G008", "budget of text kept for inspection")
+    assert result["has_errors"] is True and issues(result, "MA-G005")  # the hidden name is still not clean
+
+
+def test_template_text_budget_per_file(tmp_path, monkeypatch):
+    from modelaudit.scanners import gguf as gguf_scanner
+
+    chatml = HONEST_TEMPLATES["chatml"]
+    monkeypatch.setattr(gguf_scanner, "MAX_TEMPLATES_TOTAL", len(chatml) + 10)
+    templates = [chatml, chatml, chatml + "{{ lipsum.__globals__ }}"]  # a copy is parsed once, not charged twice
+    raw = gguf([kv("tokenizer.chat_template", ARR, struct.pack("<IQ", STR, 3) + b"".join(s(t) for t in templates))])
+    result = scan(write(tmp_path, raw))
+    (budget,) = issues(result, "MA-G008")
+    assert "was not inspected" in budget["message"] and result["has_errors"] is True
 
 
 def test_missing_jinja2_is_reported_and_structure_still_checked(tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import marshal
 import os
+import struct
 import subprocess
 import sys
 import zipfile
@@ -480,3 +481,110 @@ def test_detection_of_keras_archives(real, tmp_path):
     assert detect(plain.read_bytes(), "plain.zip").format == "zip"
     h5 = (real / "sequential.h5").read_bytes()[:HEAD_SIZE]
     assert not detect(h5, "m.keras").mismatch and detect(h5, "m.pkl").mismatch
+
+
+# --------------------------------------------------------------------------- hostile input found by fuzzing
+def _vlen_config_h5(path: Path) -> bytearray:
+    """An H5 file whose model_config is a variable-length string (kept in a global heap collection)."""
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": []}})
+    return bytearray(path.read_bytes())
+
+
+def test_global_heap_collection_that_never_ends_is_not_read(tmp_path):
+    raw = _vlen_config_h5(tmp_path / "honest.h5")
+    first_object = raw.index(b"GCOL") + 16  # after signature, version, reserved bytes and the collection size
+    raw[first_object:first_object + 16] = bytes(16)  # free-space object of size 0: libhdf5 steps by 0 forever
+    path = tmp_path / "m.h5"
+    path.write_bytes(raw)
+    run = run_cli("scan", str(path), "--format", "json", "--no-isolation", timeout=120)  # a hang fails here
+    issues = run.json()["issues"]
+    assert run.code == 1 and run.json()["has_errors"] is True
+    assert any("never ends" in i["message"] and i["details"]["offset"] == first_object - 16
+               for i in issues if i["rule_code"] == "MA-K012"), issues
+
+
+def test_config_attribute_of_a_damaged_variable_length_type_is_not_read(tmp_path):
+    raw = _vlen_config_h5(tmp_path / "honest.h5")
+    datatype = raw.index(b"\x19\x01", raw.index(b"model_config\x00"))  # version 1, class 9; kind 1: string
+    raw[datatype + 1] = 0xFF  # the vlen kind nibble becomes 15, which h5py's conversion crashed on
+    damaged = tmp_path / "damaged.h5"
+    damaged.write_bytes(raw)
+    run = run_cli("scan", str(damaged), "--format", "json", "--no-isolation", timeout=120)  # a crash fails here
+    assert run.code == 1 and any("is not text" in i["message"] for i in run.json()["issues"]), run.stderr
+    many = tmp_path / "many.h5"
+    with h5py.File(many, "w") as f:  # an array of strings would be read whole, however large
+        f.attrs["model_config"] = np.array([b'{"class_name": "Sequential"}'] * 3)
+    assert any("is not text" in i["message"] for i in _of(scan(many), "MA-K012"))
+
+
+def test_config_with_more_values_than_the_budget_is_not_parsed(real, tmp_path):
+    text = '{"class_name": "Sequential", "config": {"layers": [' + "[]," * 2_000_000 + "[]]}}"
+    result = scan(_rewrite(real / "sequential.keras", tmp_path / "m.keras", extra={"config.json": text.encode()},
+                           drop=("config.json",)))
+    assert any("it was not parsed" in i["message"] for i in _of(result, "MA-K013"))
+    assert result["has_errors"] is True
+
+
+def test_findings_of_one_config_are_capped(real, tmp_path):
+    custom = [{"class_name": f"Custom{i}", "config": {"name": f"c{i}"}} for i in range(100)]
+    result = scan(_rewrite(real / "sequential.keras", tmp_path / "m.keras", _add_layers(*custom)))
+    found = _of(result, "MA-K003")
+    assert len(found) == 26 and "75 more MA-K003 findings" in found[-1]["message"]
+
+
+def test_lambda_bytecode_budget(real, tmp_path, monkeypatch):
+    from modelaudit.scanners import _keras_config
+
+    monkeypatch.setattr(_keras_config, "MAX_CODE_TOTAL", 3000)
+    codes_ = [codecs.encode(bytes([i]) * 1000, "base64").decode("ascii") for i in range(4)]
+    lambdas = [_k3("Lambda", f"l{i}", function={"class_name": "__lambda__", "config": {"code": code}})
+               for i, code in enumerate(codes_ + codes_[:1] * 5)]  # copies of one function are read once
+    result = scan(_rewrite(real / "sequential.keras", tmp_path / "m.keras", _add_layers(*lambdas)))
+    assert len(_of(result, "MA-K001")) == 9
+    (budget,) = _of(result, "MA-K013")
+    assert "Lambda bytecode" in budget["message"] and result["has_errors"] is True
+
+
+def test_variable_length_config_declaring_gigabytes_is_not_read(tmp_path):
+    path = tmp_path / "m.h5"
+    text = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": []}})
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = text
+    raw = bytearray(path.read_bytes())
+    descriptor = raw.index(struct.pack("<IQ", len(text), raw.index(b"GCOL")))  # length, heap collection, index
+    raw[descriptor:descriptor + 4] = struct.pack("<I", 0xFFFFFF00)  # libhdf5 allocated this much before checking
+    path.write_bytes(raw)
+    result = scan(path)
+    assert any("declares a 4294967040 byte string" in i["message"] for i in _of(result, "MA-K012")), result["issues"]
+    assert result["has_errors"] is True
+
+
+def test_torch_module_whose_zip_directory_points_before_the_file(real, tmp_path):
+    import base64
+
+    def cut(config):
+        layer = config["config"]["layers"][1]["config"]
+        raw = base64.b64decode(layer["module"])
+        layer["module"] = base64.b64encode(raw[:100] + raw[400:]).decode()  # members now start before byte 0
+
+    result = scan(_rewrite(real / "torch_wrapper.keras", tmp_path / "m.keras", cut))
+    assert not _of(result, "MA-S005"), result["issues"]
+    assert _of(result, "MA-A003") and result["has_errors"] is True
+
+
+def test_virtual_dataset_mapping_of_impossible_rank_is_not_opened(tmp_path):
+    path = tmp_path / "m.h5"
+    with h5py.File(path, "w") as f:
+        layout = h5py.VirtualLayout(shape=(4,), dtype="f8")
+        layout[:] = h5py.VirtualSource("src.h5", "data", shape=(4,))
+        f.create_virtual_dataset("weights", layout)
+    raw = bytearray(path.read_bytes())
+    names_end = raw.index(b"src.h5\x00data\x00") + len(b"src.h5\x00data\x00")
+    rank_at = names_end + 16 + 16  # after the source selection (all) and the hyperslab's type, version, length
+    assert raw[rank_at:rank_at + 4] == struct.pack("<I", 1)
+    raw[rank_at:rank_at + 4] = struct.pack("<I", 0x400001)  # libhdf5 cleared that many dimensions: a crash
+    path.write_bytes(raw)
+    run = run_cli("scan", str(path), "--format", "json", "--no-isolation", timeout=120)
+    assert run.code == 1, run.stderr
+    assert any("more than 32 dimensions" in i["message"] for i in run.json()["issues"] if i["rule_code"] == "MA-K012")

@@ -82,3 +82,44 @@ def test_metadata_code_and_credentials(tmp_path):
     result = scan(path)
     assert {"MA-C001", "MA-C002"} <= codes(result)
     assert sum(1 for i in result["issues"] if i["rule_code"] == "MA-C002") == 2
+
+
+# --- hostile headers found by fuzzing: findings, never a crash, a stall or a flood ---------------
+def test_header_nesting_past_the_json_parser(tmp_path):
+    path = tmp_path / "deep.safetensors"
+    _write(path, b'{"a":' * 100_000 + b"1" + b"}" * 100_000)
+    result = scan(path)
+    assert any("nests deeper" in i["message"] for i in result["issues"] if i["rule_code"] == "MA-F001")
+    assert "MA-S005" not in codes(result) and result["has_errors"] is True
+
+
+def test_unreadable_header_is_incomplete(tmp_path):
+    path = tmp_path / "bad.safetensors"
+    _write(path, b"{not json}")
+    assert scan(path)["has_errors"] is True
+
+
+def test_shape_of_many_huge_dimensions(tmp_path):
+    path = tmp_path / "dims.safetensors"
+    _write(path, {"a": {"dtype": "F32", "shape": [10**18] * 20_000, "data_offsets": [0, 4]}}, b"\0" * 4)
+    (issue,) = [i for i in scan(path)["issues"] if i["details"].get("tensor") == "'a'"]
+    assert "needs more than the 4 bytes" in issue["message"]
+
+
+def test_sub_byte_dtype_sizes_are_exact(tmp_path):
+    path = tmp_path / "f4.safetensors"
+    _write(path, {"a": {"dtype": "F4", "shape": [3], "data_offsets": [0, 2]}}, b"\0" * 2)
+    assert any("needs 1.5 bytes" in i["message"] for i in scan(path)["issues"])
+
+
+def test_findings_and_names_are_bounded(tmp_path):
+    path = tmp_path / "flood.safetensors"
+    header = {f"t{i}": {"dtype": "X"} for i in range(100)}
+    header["n" * 10_000] = {"dtype": "X"}
+    header["__metadata__"] = {f"k{i}": "eval(x)" for i in range(40)}
+    _write(path, header)
+    result = scan(path)
+    layout = [i for i in result["issues"] if i["rule_code"] == "MA-F002"]
+    assert len(layout) == 26 and "76 more MA-F002 findings" in layout[-1]["message"]
+    assert len([i for i in result["issues"] if i["rule_code"] == "MA-C001"]) == 26
+    assert max(len(i["message"]) for i in result["issues"]) < 1000

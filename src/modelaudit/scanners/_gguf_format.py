@@ -67,7 +67,7 @@ class Malformed(Exception):
         self.details = details
 
 
-@dataclass
+@dataclass(slots=True)  # a hostile header lists up to MAX_TENSORS of them
 class TensorInfo:
     name: str
     dims: tuple[int, ...]
@@ -351,7 +351,13 @@ class GgufParser:
         if n > MAX_NAME:
             raise Malformed("MA-G003", f"Tensor #{index} name is {n} bytes long (at most {MAX_NAME})",
                             index=index, length=n)
-        return self.reader.take(n, f"name of tensor #{index}", "MA-G003").decode("utf-8", "replace")
+        raw = self.reader.take(n, f"name of tensor #{index}", "MA-G003")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            name = raw.decode("utf-8", "replace")
+            self.emit("MA-G003", f"Tensor name {name!r} is not valid UTF-8", {"tensor": name})
+            return name
 
     def _tensor_size(self, info: TensorInfo) -> int | None:
         where = {"tensor": info.name}

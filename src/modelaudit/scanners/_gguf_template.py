@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import MissingDependency
 from ._gguf_values import UNKNOWN, ConstEvaluator
 
-CRITICAL, SUSPICIOUS = "MA-G004", "MA-G005"
+CRITICAL, SUSPICIOUS, BUDGET = "MA-G004", "MA-G005", "MA-G008"
 DUNDER = re.compile(r"__[A-Za-z][A-Za-z0-9_]*__")
 MAX_TEMPLATE = 1024 * 1024  # real chat templates are a few KiB; Jinja parses about 0.3 MB/s
 
@@ -133,6 +133,10 @@ class _Analysis:
                 self._add(SUSPICIOUS, node, f"{{% {type(node).__name__.lower()} %}} loads another template",
                           type(node).__name__)
             self._check_built_string(node)
+        if self.values.exhausted:
+            self.found[(BUDGET, "")] = TemplateFinding(
+                BUDGET, "string expressions fold to more than the budget of text kept for inspection; names built "
+                "from pieces after that point were not checked", 0, "folding budget")
         return sorted(self.found.values(), key=lambda f: (f.line, f.code, f.detail))
 
     def _add(self, code: str, node: Any, message: str, detail: str) -> None:

@@ -20,6 +20,7 @@ MAX_LEN = 4096
 MAX_ITEMS = 64
 MAX_DEPTH = 64
 MAX_INT = 2**64
+MAX_FOLDED = 4 * 1024 * 1024  # characters of folded values kept over one template (honest ones fold a few KiB)
 
 STR_FILTERS = frozenset({"join", "format", "replace", "reverse", "lower", "upper", "title", "capitalize", "trim",
                          "string", "first", "last", "list"})
@@ -42,6 +43,8 @@ class ConstEvaluator:
         self.active: set[int] = set()
         self.names: dict[str, frozenset] = {}
         self.active_names: set[str] = set()
+        self.folded = 0
+        self.exhausted = False  # MAX_FOLDED was reached: later expressions were not folded
         for node in nodes:
             self._collect(node)
 
@@ -78,7 +81,7 @@ class ConstEvaluator:
         key = id(node)
         if key in self.memo:
             return self.memo[key]
-        if key in self.active or depth > MAX_DEPTH:
+        if key in self.active or depth > MAX_DEPTH or self.exhausted:
             return frozenset({UNKNOWN})
         self.active.add(key)
         try:
@@ -86,6 +89,10 @@ class ConstEvaluator:
         finally:
             self.active.discard(key)
         if len(result) > MAX_CHOICES:
+            result = frozenset({UNKNOWN})
+        self.folded += sum(len(v) for v in result if isinstance(v, (str, tuple)))
+        if self.folded > MAX_FOLDED:  # thousands of long folded strings: stop before memory runs out
+            self.exhausted = True
             result = frozenset({UNKNOWN})
         self.memo[key] = result
         return result

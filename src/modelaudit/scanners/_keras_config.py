@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..model import IssueSeverity
 from . import _keras_code
+from ._findings import CappedFindings
 from ._keras_names import (GADGET_FUNCTIONS, GADGET_MODULE_PARTS, KERAS_CLASSES, KERAS_FUNCTIONS, KERAS_NAMESPACES,
                            LOOKUP_LAYERS, SPECIAL_CLASS_NAMES, TF_OP_GADGETS)
 from .pickle_policy import Level, classify
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 MAX_DEPTH = 200
 MAX_NODES = 2_000_000
 MAX_EMBEDDED_JSON = 16 * 1024 * 1024
+MAX_CODE_TOTAL = 8 * _keras_code.MAX_CODE_BYTES  # Lambda bytecode searched for names, per file
 _SKIP_IN_PATH = frozenset({"config", "layers", "layer"})
 _HOST_PATH = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://|/|~|\\\\|[a-zA-Z]:[\\/])|(?:^|[\\/])\.\.(?:[\\/]|$)")
 Path = tuple[Any, str] | None  # linked list (parent, segment): cheap to extend, formatted only when reported
@@ -56,13 +58,19 @@ class ConfigChecker:
     def __init__(self, result: ScanResult, ctx: ScanContext, blob: Blob, location: str, *, legacy_h5: bool) -> None:
         self.result, self.ctx, self.blob, self.location = result, ctx, blob, location
         self.legacy_h5 = legacy_h5
+        self.findings = CappedFindings(result, location)  # a config of a million custom layers is one summary
         self.nodes = 0
         self._handled: set[int] = set()  # __lambda__ dicts already reported through their Lambda layer
         self._budget_reported = False
+        self._summaries: dict[str, _keras_code.CodeSummary] = {}  # by code text: copies are read once
+        self._code_bytes = 0
 
     # ------------------------------------------------------------------ entry points
     def check_text(self, text: str, label: str) -> Any:
         """Parse `text` as JSON and walk it; returns the document (None when it is not JSON)."""
+        if _too_many_values(text):
+            self._over_budget(f"Keras {label} holds more than {MAX_NODES} JSON values; it was not parsed")
+            return None
         try:
             document = json.loads(text)
         except RecursionError:
@@ -77,6 +85,10 @@ class ConfigChecker:
             return document
         self.walk(document, label)
         return document
+
+    def finish(self) -> None:
+        """Add the count of findings past the per-code cap (call once, after the last document)."""
+        self.findings.flush()
 
     def walk(self, document: Any, label: str) -> None:
         stack: list[tuple[Any, Path, int]] = [(document, (None, label), 0)]
@@ -120,6 +132,9 @@ class ConfigChecker:
                          {"value": text[:200]})
         stripped = text.lstrip()
         if stripped.startswith("{") and '"class_name"' in text and len(text) <= MAX_EMBEDDED_JSON:
+            if _too_many_values(text):
+                self._over_budget(f"Keras config embeds JSON of more than {MAX_NODES} values; it was not parsed")
+                return []
             try:
                 embedded = json.loads(text)
             except (ValueError, RecursionError):
@@ -229,10 +244,7 @@ class ConfigChecker:
             self._report_lambda(path, config.get("name"), codes)
 
     def _report_lambda(self, path: Path, layer: Any, codes: list[tuple[str | None, str | None, list[str]]]) -> None:
-        summaries = []
-        for key, code, extras in codes:
-            summary = _keras_code.summarize(_keras_code.decode_code(code) if code else b"", extras)
-            summaries.append((key, summary))
+        summaries = [(key, self._summary(code, extras)) for key, code, extras in codes]
         names = sorted({n for _, s in summaries for n in s.referenced()})
         size = sum(s.size for _, s in summaries)
         what = f"Lambda layer {layer!r}" if isinstance(layer, str) else "A serialized Python lambda"
@@ -247,6 +259,22 @@ class ConfigChecker:
                 self._report("MA-K002", f"{what} code{f' ({key})' if key else ''} references "
                              f"{', '.join(summary.dangerous)} (CVE-2024-3660 shape)", path,
                              {"layer": layer, "part": key, "references": summary.dangerous})
+
+    def _summary(self, code: str | None, extras: list[str]) -> _keras_code.CodeSummary:
+        known = self._summaries.get(code) if code and not extras else None
+        if known is not None:
+            return known
+        raw = _keras_code.decode_code(code)[:_keras_code.MAX_CODE_BYTES] if code else b""
+        self._code_bytes += len(raw)
+        if self._code_bytes > MAX_CODE_TOTAL:  # thousands of large lambdas: sizes are still reported
+            self._over_budget(f"Keras config holds more than {MAX_CODE_TOTAL} bytes of Lambda bytecode; the rest "
+                              "was not searched for names")
+            summary = _keras_code.CodeSummary(len(raw), False)
+        else:
+            summary = _keras_code.summarize(raw, extras)
+        if code and not extras:
+            self._summaries[code] = summary
+        return summary
 
     def _torch_module(self, config: dict, path: Path) -> None:
         payload = config.get("module")
@@ -293,13 +321,19 @@ class ConfigChecker:
     def _report(self, code: str, message: str, path: Path, details: dict, *, label: str | None = None,
                 severity: IssueSeverity | None = None) -> None:
         where = format_path(path) if path is not None else label
-        self.result.report(code, message, self.location, {"config_path": where, **details}, severity)
+        self.findings.emit(code, message, {"config_path": where, **details}, severity)
 
     def _over_budget(self, message: str) -> None:
         if not self._budget_reported:
             self._budget_reported = True
             self.result.report("MA-K013", message, self.location, {"nodes": self.nodes})
             self.result.mark_incomplete()
+
+
+def _too_many_values(text: str) -> bool:
+    """More JSON values than the walk budget, counted before json builds them all in memory: every value
+    but the first follows a comma or opens a container (commas inside strings only make it cautious)."""
+    return text.count(",") + text.count("[") + text.count("{") > MAX_NODES
 
 
 def _object_label(node: dict, class_name: str) -> str:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_TOKEN = re.compile(r"""\s*(?:(?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|(?P<num>-?\d+(?:\.\d+)?L?)|"""
+# only what Python's tokenizer accepts: ASCII blanks and digits (numpy refuses the rest)
+_TOKEN = re.compile(r"""[ \t\f\r\n]*(?:(?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|(?P<num>-?[0-9]+(?:\.[0-9]+)?L?)|"""
                     r"""(?P<name>True|False|None)|(?P<punct>[{}()\[\]:,]))""")
 MAX_DEPTH = 32
 
@@ -26,7 +27,7 @@ def parse_literal(text: str) -> Any:
 class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = []
-        pos, text = 0, text.rstrip()
+        pos, text = 0, text.rstrip(" \t\f\r\n")
         while pos < len(text):
             match = _TOKEN.match(text, pos)
             if not match or match.end() == pos:
@@ -52,6 +53,8 @@ class _Parser:
         if kind == "str":
             return _unquote(text)
         if kind == "num":
+            if len(text) > 4300:  # Python's own limit on integer literals
+                raise LiteralError("number too long")
             return float(text) if "." in text else int(text.rstrip("L"))
         if kind == "name":
             return {"True": True, "False": False, "None": None}[text]

@@ -94,7 +94,8 @@ def check_member_names(zf: zipfile.ZipFile, blob: Blob, result: ScanResult, ctx:
 # a local name that differs from the directory's, flag bits claiming encryption or patch data,
 # a wrong CRC. A refusal must never hide the member from the scan (CVE-2025-1944/1945/10156).
 _STRICT_READ_ERRORS = (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError, lzma.LZMAError,
-                       UnicodeDecodeError)  # a local name flagged UTF-8 that is not
+                       UnicodeDecodeError,  # a local name flagged UTF-8 that is not
+                       ValueError)  # "negative seek value": a directory placing the member before the file start
 
 
 # Members up to this size are read in one call, without spooling machinery (the many small metadata

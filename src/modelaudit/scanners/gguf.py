@@ -24,6 +24,7 @@ from ._findings import CappedFindings as _Findings
 from .base import BaseScanner
 
 _STRUCTURE = ("MA-G001", "MA-G002", "MA-G003", "MA-G007")
+MAX_TEMPLATES_TOTAL = 4 * MAX_TEMPLATE  # template text parsed per file (Jinja parses about 0.3 MB/s)
 _TEMPLATE = ("MA-G004", "MA-G005", "MA-G006")
 
 
@@ -88,8 +89,18 @@ class GgufScanner(BaseScanner):
         if not templates:
             return
         require_jinja()  # MissingDependency: the engine reports it and marks the file incomplete
+        parsed: set[str] = set()
+        total = 0
         for key, text in templates:
             ctx.check_deadline()
+            if text in parsed:  # copies of one template are parsed once
+                continue
+            parsed.add(text)
+            total += len(text)
+            if total > MAX_TEMPLATES_TOTAL:
+                findings.emit(BUDGET, f"Chat template {key!r} was not inspected: the file's templates hold more than "
+                              f"{MAX_TEMPLATES_TOTAL} characters", {"key": key, "length": len(text)})
+                continue
             check_template(key, text, findings)
         findings.result.add_check("gguf chat templates", not findings.seen(_TEMPLATE),
                                   f"{len(templates)} chat template(s) parsed and inspected", findings.where)

@@ -19,6 +19,7 @@ from ..detect import HEAD_SIZE, detect
 from ..errors import BudgetExceeded
 from ..model import IssueSeverity
 from . import _hdf5
+from ._findings import CappedFindings
 from ._keras_config import ConfigChecker, host_path
 from ._metadata_checks import check_metadata_value
 from ._zip import check_member_names, member_blob, open_zip, read_member
@@ -49,6 +50,13 @@ class KerasH5Scanner(BaseScanner):
         try:
             with _hdf5.open_hdf5(blob) as handle:
                 _check_userblock(handle, blob, result, ctx)
+                unsafe = _hdf5.heap_problem(blob, ctx)
+                if unsafe is not None:
+                    result.report("MA-K012", f"HDF5 global heap collection at offset {unsafe[0]} holds {unsafe[1]}; "
+                                  "libhdf5 hangs or overruns memory reading it, so the structure and config were "
+                                  "not read", where, {"offset": unsafe[0]})
+                    result.mark_incomplete()
+                    return
                 _check_structure(_hdf5.walk(handle, ctx), where, result)
                 configs = _check_configs(handle, blob, result, ctx)
         except _hdf5.HDF5Error as exc:
@@ -74,19 +82,22 @@ def _check_userblock(handle, blob: Blob, result: ScanResult, ctx: ScanContext) -
 
 
 def _check_structure(found: _hdf5.Structure, where: str, result: ScanResult) -> None:
-    for link in found.links:
+    report = CappedFindings(result, where)  # a hostile file may hold 200,000 links
+    # the worst first: links out of the file to host paths, other links out of the file, then soft links
+    for link in sorted(found.links, key=lambda link: (link.kind == "soft", not host_path(link.file or ""))):
         if link.kind == "soft":
-            result.report("MA-K009", f"HDF5 soft link {link.path} points at {link.target} inside the file", where,
-                          {"link": link.path, "target": link.target, "kind": "soft"}, IssueSeverity.INFO)
+            report("MA-K009", f"HDF5 soft link {link.path} points at {link.target} inside the file",
+                   {"link": link.path, "target": link.target, "kind": "soft"}, IssueSeverity.INFO)
             continue
         target = f"{link.file}:{link.target}" if link.file else link.target
         outside = link.file is not None and host_path(link.file)
-        result.report("MA-K009", f"HDF5 {link.kind} link {link.path} points to {target}", where,
-                      {"link": link.path, "kind": link.kind, "file": link.file, "target": link.target},
-                      IssueSeverity.CRITICAL if outside else None)
+        report("MA-K009", f"HDF5 {link.kind} link {link.path} points to {target}",
+               {"link": link.path, "kind": link.kind, "file": link.file, "target": link.target},
+               IssueSeverity.CRITICAL if outside else None)
     for data in found.outside:
-        result.report("MA-K010", f"HDF5 dataset {data.dataset} reads its data from {', '.join(data.files)} "
-                      f"({data.kind})", where, {"dataset": data.dataset, "kind": data.kind, "files": list(data.files)})
+        report("MA-K010", f"HDF5 dataset {data.dataset} reads its data from {', '.join(data.files)} ({data.kind})",
+               {"dataset": data.dataset, "kind": data.kind, "files": list(data.files)})
+    report.flush()
     for path, error in found.broken[:20]:
         result.report("MA-K012", f"HDF5 object {path} cannot be read: {error}", where, {"object": path, "error": error})
     if found.broken:
@@ -100,17 +111,20 @@ def _check_structure(found: _hdf5.Structure, where: str, result: ScanResult) -> 
 def _check_configs(handle, blob: Blob, result: ScanResult, ctx: ScanContext) -> list[str]:  # noqa: ANN001
     checked = []
     checker = ConfigChecker(result, ctx, blob, blob.location, legacy_h5=True)
-    for name in CONFIG_ATTRIBUTES:
-        try:
-            text = _hdf5.root_text_attribute(handle, name, MAX_CONFIG_BYTES)
-        except (_hdf5.HDF5Error, *_hdf5.H5_ERRORS) as exc:
-            result.report("MA-K012", f"HDF5 attribute {name} cannot be read as text: {exc}", blob.location,
-                          {"attribute": name, "error": str(exc)})
-            result.mark_incomplete()
-            continue
-        if text is not None:
-            checker.check_text(text, name)
-            checked.append(name)
+    try:
+        for name in CONFIG_ATTRIBUTES:
+            try:
+                text = _hdf5.root_text_attribute(handle, name, MAX_CONFIG_BYTES, blob)
+            except (_hdf5.HDF5Error, *_hdf5.H5_ERRORS) as exc:
+                result.report("MA-K012", f"HDF5 attribute {name} cannot be read as text: {exc}", blob.location,
+                              {"attribute": name, "error": str(exc)})
+                result.mark_incomplete()
+                continue
+            if text is not None:
+                checker.check_text(text, name)
+                checked.append(name)
+    finally:
+        checker.finish()
     return checked
 
 
@@ -162,7 +176,11 @@ def _check_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, blob: Blob, result
 
         ctx.record(Member.from_bytes(text.encode("utf-8"), where, info.filename, blob.depth + 1))
         if info.filename == "config.json":
-            ConfigChecker(result, ctx, blob, where, legacy_h5=False).check_text(text, "config.json")
+            checker = ConfigChecker(result, ctx, blob, where, legacy_h5=False)
+            try:
+                checker.check_text(text, "config.json")
+            finally:
+                checker.finish()
         else:
             _check_metadata(text, where, result)
         return

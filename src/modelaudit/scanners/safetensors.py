@@ -11,7 +11,8 @@ import json
 import struct
 from typing import Any
 
-from ._metadata_checks import check_metadata_value
+from ._findings import CappedFindings
+from ._metadata_checks import check_metadata_value, shown
 from .base import BaseScanner
 
 MAX_HEADER = 100 * 1024 * 1024
@@ -43,41 +44,52 @@ class SafetensorsScanner(BaseScanner):
     formats = ("safetensors",)
 
     def check(self, blob, result, ctx) -> None:  # noqa: ANN001
-        where = blob.location
+        findings = CappedFindings(result, blob.location)
+        try:
+            self._check(blob, findings, ctx)
+        finally:
+            findings.flush()
+
+    def _check(self, blob, findings: CappedFindings, ctx) -> None:  # noqa: ANN001
+        result, where = findings.result, blob.location
         head = blob.head(8)
         header_len = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
         if len(head) < 8 or header_len > MAX_HEADER or 8 + header_len > blob.size:
-            result.report("MA-F001", f"safetensors header length {header_len} is out of bounds "
-                          f"(file is {blob.size} bytes)", where, {"header_length": header_len})
+            _unreadable(findings, f"safetensors header length {header_len} is out of bounds (file is {blob.size} "
+                        "bytes)", {"header_length": header_len})
             return
         raw = blob.head(8 + header_len)[8:]
         result.bytes_scanned += 8 + header_len
         try:
             header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
         except _Duplicate as exc:
-            result.report("MA-F001", f"safetensors header repeats the key {exc.args[0]!r}; readers disagree on "
-                          "which copy wins", where, {"key": exc.args[0]})
+            _unreadable(findings, f"safetensors header repeats the key {shown(exc.args[0])}; readers disagree on "
+                        "which copy wins", {"key": shown(exc.args[0])})
+            return
+        except RecursionError:
+            _unreadable(findings, "safetensors header nests deeper than the JSON parser allows", {})
             return
         except (UnicodeDecodeError, ValueError) as exc:
-            result.report("MA-F001", f"safetensors header is not valid JSON: {exc}", where, {"error": str(exc)})
+            _unreadable(findings, f"safetensors header is not valid JSON: {exc}", {"error": str(exc)})
             return
         if not isinstance(header, dict):
-            result.report("MA-F001", "safetensors header is not a JSON object", where)
+            _unreadable(findings, "safetensors header is not a JSON object", {})
             return
-        before = len(result.issues)
         metadata = header.pop("__metadata__", None)
         ctx.note_metadata(blob, metadata)
-        self._check_metadata(metadata, where, result)
-        self._check_layout(header, blob.size - 8 - header_len, where, result)
-        ok = not any(i.severity.rank >= 2 for i in result.issues[before:])
+        self._check_metadata(metadata, findings)
+        self._check_layout(header, blob.size - 8 - header_len, findings, ctx)
+        ok = not any(findings.counts[code] for code in ("MA-F001", "MA-F002", "MA-C001", "MA-C002"))
         result.add_check("safetensors header", ok, f"{len(header)} tensors, layout and metadata checked", where)
 
-    def _check_layout(self, tensors: dict[str, Any], data_size: int, where: str, result) -> None:  # noqa: ANN001
+    def _check_layout(self, tensors: dict[str, Any], data_size: int, emit: CappedFindings, ctx) -> None:  # noqa: ANN001
         spans = []
-        for name, info in tensors.items():
+        for index, (name, info) in enumerate(tensors.items()):
+            if index % 4096 == 4095:
+                ctx.check_deadline()
             problem = _tensor_problem(info)
             if problem:
-                result.report("MA-F002", f"Tensor {name!r}: {problem}", where, {"tensor": name})
+                emit("MA-F002", f"Tensor {shown(name)}: {problem}", {"tensor": shown(name)})
                 continue
             start, end = info["data_offsets"]
             spans.append((start, end, name))
@@ -86,47 +98,56 @@ class SafetensorsScanner(BaseScanner):
         for start, end, name in spans:
             if start != cursor:
                 kind = "overlaps the previous tensor" if start < cursor else f"leaves a gap of {start - cursor} bytes"
-                result.report("MA-F002", f"Tensor {name!r} {kind} at offset {start}", where,
-                              {"tensor": name, "offset": start})
+                emit("MA-F002", f"Tensor {shown(name)} {kind} at offset {start}",
+                     {"tensor": shown(name), "offset": start})
             cursor = max(cursor, end)
         if cursor > data_size:
-            result.report("MA-F002", f"Tensor data ends at {cursor} but the file holds only {data_size} data bytes",
-                          where, {"data_end": cursor, "data_size": data_size})
+            emit("MA-F002", f"Tensor data ends at {cursor} but the file holds only {data_size} data bytes",
+                 {"data_end": cursor, "data_size": data_size})
         elif cursor < data_size:
-            result.report("MA-F002", f"{data_size - cursor} bytes after the last tensor are not described by the "
-                          "header (hidden data)", where, {"data_end": cursor, "data_size": data_size})
+            emit("MA-F002", f"{data_size - cursor} bytes after the last tensor are not described by the header "
+                 "(hidden data)", {"data_end": cursor, "data_size": data_size})
 
-    def _check_metadata(self, metadata: Any, where: str, result) -> None:  # noqa: ANN001
+    def _check_metadata(self, metadata: Any, emit: CappedFindings) -> None:
         if metadata is None:
             return
         if not isinstance(metadata, dict):
-            result.report("MA-F001", "__metadata__ must be an object of strings", where)
+            emit("MA-F001", "__metadata__ must be an object of strings")
             return
         for key, value in metadata.items():
             if not isinstance(value, str):
-                result.report("MA-F001", f"__metadata__ value for {key!r} is not a string", where, {"key": key})
+                emit("MA-F001", f"__metadata__ value for {shown(key)} is not a string", {"key": shown(key)})
                 continue
-            check_metadata_value(lambda code, message, details: result.report(code, message, where, details),
-                                 key, value)
+            check_metadata_value(emit, key, value)
+
+
+def _unreadable(findings: CappedFindings, message: str, details: dict[str, Any]) -> None:
+    """The header cannot be read: nothing after it was checked."""
+    findings("MA-F001", message, details)
+    findings.result.mark_incomplete()
 
 
 def _tensor_problem(info: Any) -> str | None:
     if not isinstance(info, dict):
         return "entry is not an object"
     dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-    if dtype not in DTYPE_BITS:
-        return f"unknown dtype {dtype!r}"
+    if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
+        return f"unknown dtype {shown(dtype)}"
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
                                               for d in shape):
-        return f"invalid shape {shape!r}"
+        return f"invalid shape {shown(shape)}"
     if (not isinstance(offsets, list) or len(offsets) != 2
             or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)
             or offsets[0] > offsets[1]):
-        return f"invalid data_offsets {offsets!r}"
-    count = 1
-    for dim in shape:
+        return f"invalid data_offsets {shown(offsets)}"
+    span = offsets[1] - offsets[0]
+    count = 0 if 0 in shape else 1
+    for dim in shape if count else ():
         count *= dim
+        if count > 8 * span:  # more elements than the span has bits: stop before the product grows huge
+            return f"shape of {len(shape)} dimensions of {dtype} needs more than the {span} bytes data_offsets span"
     bits = count * DTYPE_BITS[dtype]
-    if bits % 8 or bits // 8 != offsets[1] - offsets[0]:
-        return f"shape {shape} of {dtype} needs {bits / 8:g} bytes but data_offsets span {offsets[1] - offsets[0]}"
+    if bits % 8 or bits // 8 != span:
+        needed = f"{bits // 8}" + (f".{bits % 8 * 125:03d}".rstrip("0") if bits % 8 else "")
+        return f"shape {shown(shape)} of {dtype} needs {needed} bytes but data_offsets span {span}"
     return None
