@@ -559,3 +559,143 @@ def test_local_name_flagged_utf8_that_is_not_is_read_leniently(tmp_path):
     assert not issues(result, "MA-S005"), describe(result)
     assert_dangerous(result, "posix.system")
     assert [i["details"]["entry"] for i in issues(result, "MA-A004")] == ["archive/data.pkl"], describe(result)
+
+
+# ----------------------------------------------------------------------------- hostile headers (fuzzing finds)
+def _no_internal_error(result: dict) -> None:
+    assert not issues(result, "MA-S005") and not issues(result, "MA-S015"), describe(result)
+    assert result["summary"]["exit_code"] != 0 and result["incomplete_files"], describe(result)
+
+
+def _tar_header(name: bytes, typeflag: bytes, size_field: bytes) -> bytes:
+    header = bytearray(name.ljust(100, b"\0") + b"0000644\0" + b"0000000\0" * 2 + size_field + b"0" * 11 + b"\0")
+    header += b" " * 8 + typeflag + b"\0" * 100 + b"ustar\x0000"
+    header = header.ljust(512, b"\0")
+    header[148:156] = b"%06o\0 " % sum(header)
+    return bytes(header)
+
+
+@pytest.mark.parametrize("typeflag", [b"x", b"L", b"A"], ids=["pax", "gnu-longname", "unknown-type"])
+def test_tar_header_declaring_exabytes_ends_the_archive_as_truncated(tmp_path, typeflag):
+    # a base-256 size of 2**80: tarfile sizes the read of an extended header (and the seek to the next
+    # header) from it, which allocated that much or overflowed instead of stopping at the end of the file
+    huge = b"\x80" + (1 << 80).to_bytes(11, "big")
+    first = tar_bytes(("model.pkl", PAYLOAD))[:512 + -(-len(PAYLOAD) // 512) * 512]  # without the end blocks
+    data = first + _tar_header(b"big", typeflag, huge) + bytes(2048)
+    result = scan(write(tmp_path, "huge.tar", data))
+    _no_internal_error(result)
+    assert_dangerous(result, "posix.system")
+    assert_warning(result, "MA-A003", "Malformed tar archive after")
+
+
+def test_corrupt_lz4_frame_is_malformed_not_an_internal_error(tmp_path):
+    frame = bytearray(pytest.importorskip("lz4.frame").compress(PAYLOAD))
+    frame[6] ^= 0xFF  # the frame descriptor's checksum byte
+    result = scan(write(tmp_path, "model.pkl.lz4", bytes(frame)))
+    _no_internal_error(result)
+    assert_warning(result, "MA-A003", "Corrupt lz4 stream")
+
+
+def _number_7z(n: int) -> bytes:
+    """7z's variable-length integer (one byte below 0x80, else 0xFF and eight bytes is always accepted)."""
+    return bytes([n]) if n < 0x80 else b"\xff" + struct.pack("<Q", n)
+
+
+def raw_7z(header: bytes, encode: bool = True) -> bytes:
+    """A 7z written byte by byte: `header` (a plain kHeader), stored as is or LZMA-encoded (kEncodedHeader)."""
+    packed = b""
+    if encode:
+        filters = [{"id": lzma.FILTER_LZMA1, "dict_size": 1 << 20}]
+        packed = lzma.compress(header, format=lzma.FORMAT_RAW, filters=filters)
+        props = lzma._encode_filter_properties(filters[0])  # noqa: SLF001 - the 5 property bytes 7z stores
+        coder = b"\x23\x03\x01\x01" + _number_7z(len(props)) + props
+        header = (b"\x17\x06" + _number_7z(0) + _number_7z(1) + b"\x09" + _number_7z(len(packed)) + b"\x00"
+                  b"\x07\x0b" + _number_7z(1) + b"\x00" + _number_7z(1) + coder + b"\x0c" + _number_7z(len(header))
+                  + b"\x00\x00")
+    start = struct.pack("<QQI", len(packed), len(header), zlib.crc32(header))
+    return b"7z\xbc\xaf\x27\x1c\x00\x04" + struct.pack("<I", zlib.crc32(start)) + start + packed + header
+
+
+def empty_files_header(count: int, extra: bytes = b"") -> bytes:
+    """A kHeader listing `count` empty files named "a" (two header bytes each once compressed)."""
+    names = "a\0".encode("utf-16-le") * count
+    empty = b"\xff" * ((count + 7) // 8)
+    return (b"\x01\x05" + _number_7z(count) + b"\x0e" + _number_7z(len(empty)) + empty
+            + b"\x11" + _number_7z(len(names) + 1) + b"\x00" + names + extra + b"\x00\x00")
+
+
+def test_7z_header_declaring_a_million_entries_is_refused_before_it_is_listed(tmp_path):
+    # under 1 KB on disk; py7zr builds an object per entry (half a gigabyte and many seconds for this one,
+    # 8 million entries are allowed): the count is read from the header first and held against max_members
+    data = raw_7z(empty_files_header(1_000_000))
+    assert len(data) < 2048
+    result = scan(write(tmp_path, "many.7z", data))
+    assert_warning(result, "MA-S012", "archive declares 1000000 entries (limit 100000)")
+    assert result["incomplete_files"] and not issues(result, "MA-S005")
+    small = scan(write(tmp_path, "few.7z", raw_7z(empty_files_header(3))))
+    assert not issues(small, "MA-S012") and not small["incomplete_files"], describe(small)
+
+
+def test_declared_7z_entries_match_what_py7zr_lists(tmp_path):
+    py7zr = pytest.importorskip("py7zr")
+    from modelaudit.scanners._sevenzip_header import declared_entries
+
+    members = {f"dir/f{i}.txt": bytes([i % 256]) * (i % 5) for i in range(200)}
+    variants = {"plain": seven_zip(members), "encoded": None, "bzip2": None, "copy": None}
+    for label, filters in (("encoded", None), ("bzip2", [{"id": py7zr.FILTER_BZIP2}]),
+                           ("copy", [{"id": py7zr.FILTER_COPY}])):
+        buf = io.BytesIO()
+        with py7zr.SevenZipFile(buf, "w", filters=filters) as archive:
+            for name, data in members.items():
+                archive.writestr(data, name)
+        variants[label] = buf.getvalue()
+    variants["byte-built"] = raw_7z(empty_files_header(12))
+    variants["byte-built plain"] = raw_7z(empty_files_header(12), encode=False)
+    for label, data in variants.items():
+        with py7zr.SevenZipFile(io.BytesIO(data)) as archive:
+            listed = len(archive.list())
+        assert declared_entries(io.BytesIO(data), len(data), lambda: None) == listed, label
+
+
+def test_7z_header_py7zr_chokes_on_is_malformed_not_an_internal_error(tmp_path):
+    # a last-write-time property marked "external" (py7zr asserts it is not), and an LZMA-encoded header
+    # whose packed bytes are corrupt (the CRCs are right, the stream is not)
+    times = b"\x14" + _number_7z(3) + b"\x01\x01\x00"
+    corrupt = bytearray(raw_7z(empty_files_header(4)))
+    corrupt[40:48] = b"\xff" * 8
+    offset, size = struct.unpack_from("<QQ", corrupt, 12)
+    struct.pack_into("<I", corrupt, 28, zlib.crc32(bytes(corrupt[32 + offset:32 + offset + size])))
+    struct.pack_into("<I", corrupt, 8, zlib.crc32(bytes(corrupt[12:32])))
+    for name, data in (("times.7z", raw_7z(empty_files_header(4, times), encode=False)), ("lzma.7z", bytes(corrupt))):
+        result = scan(write(tmp_path, name, data))
+        _no_internal_error(result)
+        assert_warning(result, "MA-A003", "Malformed 7z archive")
+
+
+def test_7z_with_thousands_of_links_reads_them_in_one_pass(tmp_path, monkeypatch):
+    # each link used to be read by reopening the archive (parsing the whole header again): quadratic
+    py7zr = pytest.importorskip("py7zr")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "weights.bin").write_bytes(b"\0" * 8)
+    names = []
+    for i in range(600):
+        os.symlink("/etc/passwd" if i % 3 == 0 else "weights.bin", src / f"l{i}")
+        names.append(f"l{i}")
+    archive = tmp_path / "links.7z"
+    with py7zr.SevenZipFile(archive, "w") as zf:
+        zf.write(src / "weights.bin", "weights.bin")
+        for name in names:
+            zf.write(src / name, name)
+    opened = []
+    real = py7zr.SevenZipFile
+
+    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        opened.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(py7zr, "SevenZipFile", counting)
+    result = scan(archive)
+    outside = sorted(i["details"]["entry"] for i in issues(result, "MA-A005", "critical"))
+    assert outside == sorted(f"l{i}" for i in range(0, 600, 3)), describe(result)
+    assert len(opened) <= 3  # listing and members, then all links together

@@ -95,6 +95,24 @@ def test_malformed_xgboost_json(tmp_path, edit, needle):
     assert hits and any(needle in i["message"] for i in hits), [i["message"] for i in result["issues"]]
 
 
+@pytest.mark.parametrize("field", ["num_nodes", "num_trees"])
+def test_xgboost_counts_of_infinity_are_findings_not_errors(tmp_path, field):
+    # json.loads reads 1e400 as infinity, which int() refuses with OverflowError
+    def edit(model):
+        target = _trees(model)["trees"][0]["tree_param"] if field == "num_nodes" else \
+            _trees(model)["gbtree_model_param"]
+        target[field] = "@INF@"
+
+    path = _edit_json(tmp_path, edit)
+    with open(path) as fh:
+        text = fh.read().replace('"@INF@"', "1e400")
+    with open(path, "w") as fh:
+        fh.write(text)
+    result = scan(path)
+    assert "MA-S005" not in codes(result)
+    assert any(field in i["message"] for i in result["issues"] if i["rule_code"] == "MA-X121"), result["issues"]
+
+
 def test_xgboost_attributes_with_code_and_credentials(tmp_path):
     path = _edit_json(tmp_path, lambda m: m["learner"]["attributes"].update(
         hook="__import__('os').system('id')", key="AKIAABCDEFGHIJKLMNOP"))

@@ -202,3 +202,36 @@ def test_config_json_with_comments_is_read_not_rejected(tmp_path):
     (tmp_path / "hf" / "config.json").write_text(
         '{\n  // custom code\n  "model_type": "x",\n  "auto_map": {"AutoModel": "evil_mod.Evil"},\n}\n')
     assert "MA-H001" in codes(scan(tmp_path / "hf"))
+
+
+def test_deep_config_with_long_keys_keeps_memory_to_its_depth(tmp_path):
+    # every value's path was built in full: 300 levels of 1,000-character keys over 3,000 strings held ~1 GB of
+    # paths; paths are now cut at MAX_PATH characters and values are walked without being queued
+    from modelaudit.scanners.hf_config import MAX_PATH
+
+    doc: dict = {f"s{i}": "plain" for i in range(3000)}
+    doc["token"] = "hf_" + "a" * 34
+    for _ in range(300):
+        doc = {"k" * 1000: doc}
+    result = scan(_config(tmp_path, doc))
+    hits = [i for i in result["issues"] if i["rule_code"] == "MA-C002"]
+    assert len(hits) == 1 and len(hits[0]["details"]["field"]) <= MAX_PATH + 1, result["issues"][:3]
+    assert hits[0]["details"]["field"].endswith("…") and not result["has_errors"]
+
+
+@pytest.mark.parametrize("text,parsed", [
+    ('{"a": "x // not a comment", /* c */ "b": [1, 2,],}', True),
+    ('{"a": "escaped \\" // quote", // c\n "b": 1}', True),
+    ('{"a": 1 /* never closed', False),
+    ('{"a": "never closed // x}', False),
+    ('{"a": 1, ' + '/*' * 200000, False),
+])
+def test_jsonc_edge_cases(tmp_path, text, parsed):
+    result = scan(_raw(tmp_path, text))
+    assert ("MA-H009" in codes(result)) is not parsed, result["issues"]
+
+
+def _raw(tmp_path, text: str):
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    return path

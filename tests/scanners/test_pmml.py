@@ -155,3 +155,50 @@ def test_missing_defusedxml_is_incomplete_not_clean(tmp_path, monkeypatch):
     issue = next(i for i in result["issues"] if i["rule_code"] == "MA-S006")
     assert "defusedxml not installed, cannot scan PMML/XML files" in issue["message"]
     assert "modelaudit[pmml]" in issue["message"] and result["has_errors"] is True
+
+
+# --- hostile shapes found by fuzzing ---------------------------------------------------------------
+def test_unknown_encoding_in_the_declaration_is_malformed_not_an_error(tmp_path):
+    result = scan(_write(tmp_path, REGRESSION.replace('encoding="UTF-8"', 'encoding="UTB-8"')))
+    assert "MA-X105" in codes(result) and "MA-S005" not in codes(result)
+    assert result["has_errors"] is True and result["summary"]["exit_code"] == 1
+
+
+def test_many_doctype_openings_are_not_searched_quadratically(tmp_path):
+    # the DTD is blanked by matching its block at the first <!DOCTYPE only: a search retried at each of
+    # 60,000 later ones, every one scanning to the end of the file
+    text = '<?xml version="1.0"?>\n<!DOCTYPE r [' + "<!DOCTYPE x [" * 60000 + "\n<r/>"
+    result = scan(_write(tmp_path, text, "many.xml"))
+    assert "MA-X101" in codes(result) and not {"MA-S003", "MA-S005"} & codes(result)
+    assert result["has_errors"] is True
+
+
+def test_nested_extensions_are_each_checked_once(tmp_path):
+    # every Extension read all the text below it: 100,000 nested ones meant 5 billion element visits
+    depth = 100_000
+    body = "<Extension>" * depth + "import os; os.system('echo modelaudit-test')" + "</Extension>" * depth
+    result = scan(_write(tmp_path, HEADER + body + "</PMML>\n"))
+    hits = [i for i in result["issues"] if i["rule_code"] == "MA-X103"]
+    assert len(hits) == 1 and hits[0]["severity"] == "critical"  # the innermost, not once per enclosing one
+    assert not {"MA-S003", "MA-S005"} & codes(result)
+
+
+def test_extension_text_keeps_document_order_and_leaves_nested_extensions_out():
+    from defusedxml.ElementTree import fromstring
+
+    from modelaudit.scanners.pmml import _extension_text
+
+    elem = fromstring("<Extension>a<b>b1<c>c</c>b2</b>t1<Extension>inner<d>x</d></Extension>t2<e/>t3</Extension>")
+    assert _extension_text(elem) == "ab1cb2t1t2t3"
+
+
+def test_element_budget_stops_the_parse(tmp_path, monkeypatch):
+    from modelaudit.scanners import pmml
+
+    # counted while the tree is built (an element costs ~150 bytes in memory, `<a>` 3 in the file): the parse
+    # stops before the end of this never-closed document instead of building it whole
+    monkeypatch.setattr(pmml, "MAX_ELEMENTS", 1000)
+    result = scan(_write(tmp_path, HEADER + "<a>" * 2000))
+    assert any("more than 1000 elements" in i["message"] for i in result["issues"] if i["rule_code"] == "MA-X105")
+    assert result["has_errors"] is True
+    assert findings(scan(_write(tmp_path, TREE, "tree.pmml")), "info") == []  # far below the budget

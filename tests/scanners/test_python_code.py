@@ -254,3 +254,38 @@ def test_scanning_python_compiles_and_imports_nothing(tmp_path):
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["events"] == []
     assert {"MA-H002", "MA-H003"} <= set(report["codes"])
+
+
+# --- hostile shapes: each was quadratic or recursed once per nesting level ------------------------
+PAYLOAD_LINE = "import os\nos.system('echo modelaudit-test')\n"
+PATHOLOGICAL = {
+    "nested_parentheses_in_exec": "exec(" + "(" * 5000 + repr(PAYLOAD_LINE) + ")" * 5000 + ")\n",
+    "nested_getattr": "import os\nx = " + "getattr(" * 3000 + "os" + ", 'path')" * 3000 + "\n" + PAYLOAD_LINE,
+    "lambda_without_colon": "f = " + "lambda " * 40000 + "\n" + PAYLOAD_LINE,
+    "def_inside_def_headers": "def a(" * 30000 + ")" * 30000 + "\n" + PAYLOAD_LINE,
+    "nested_eval_calls": "eval(" * 30000 + "b64decode(x)" + ")" * 30000 + "\n" + PAYLOAD_LINE,
+    "long_attribute_chain": "x = y" + ".a" * 300000 + "\n" + PAYLOAD_LINE,
+    "many_builtin_parameters": "".join(f"def g{i}(eval):\n    return eval\n" for i in range(40000)) + PAYLOAD_LINE,
+}
+
+
+@pytest.mark.parametrize("name", sorted(PATHOLOGICAL))
+def test_pathological_source_is_analysed_not_exhausted(tmp_path, name):
+    result = scan(_write(tmp_path, "modeling_x.py", PATHOLOGICAL[name]))
+    assert not [i for i in result["issues"] if i["rule_code"] in ("MA-S003", "MA-S005")], result["issues"][:3]
+    assert any(i["rule_code"] == "MA-H002" and "os.system" in i["message"] for i in result["issues"]), \
+        result["issues"][:5]
+    if name == "nested_eval_calls":
+        assert any("decoded data (b64decode)" in i["message"] for i in result["issues"])
+
+
+def test_source_past_the_token_budget_is_incomplete(tmp_path, monkeypatch):
+    from modelaudit.scanners import _python_lex
+
+    monkeypatch.setattr(_python_lex, "MAX_TOKENS", 200)
+    source = PAYLOAD_LINE + "x = [" + "1, " * 500 + "]\n"
+    result = scan(_write(tmp_path, "modeling_x.py", source))
+    budget = [i for i in result["issues"] if i["rule_code"] == "MA-H011"]
+    assert budget and "more than 200 tokens" in budget[0]["message"], result["issues"]
+    assert result["has_errors"] is True and result["summary"]["exit_code"] == 1
+    assert any(i["rule_code"] == "MA-H002" for i in result["issues"])  # the code before the cut was analysed

@@ -213,6 +213,24 @@ def test_mar_without_manifest_and_detection(tmp_path):
     assert detect(renamed.read_bytes()[:65536], "demo.zip").format == "torchserve"
 
 
+@pytest.mark.parametrize("damage", ["local header magic", "deflate stream"])
+def test_mar_whose_manifest_cannot_be_read_is_reported_and_incomplete(tmp_path, damage):
+    manifest = json.dumps({"model": {"handler": "image_classifier", "padding": "x" * 400}}).encode()
+    data = bytearray(zip_bytes({"index_to_name.json": b"{}", "MAR-INF/MANIFEST.json": manifest},
+                               zipfile.ZIP_DEFLATED))
+    name_at = data.index(b"MAR-INF/MANIFEST.json")  # the local header's copy comes first
+    if damage == "local header magic":
+        data[name_at - 30:name_at - 26] = b"PK\x07\x08"
+    else:
+        data[name_at + 21 + 4:name_at + 21 + 12] = b"\xff" * 8  # inside the compressed bytes
+    path = tmp_path / "damaged.mar"
+    path.write_bytes(bytes(data))
+    result = scan(path)
+    assert not [i for i in result["issues"] if i["rule_code"] == "MA-S005"], result["issues"]
+    assert any(i["rule_code"] == "MA-H009" and "cannot be read" in i["message"] for i in result["issues"])
+    assert result["incomplete_files"] and result["summary"]["exit_code"] != 0
+
+
 # --- ExecuTorch -----------------------------------------------------------------------------------
 def test_executorch_program_is_recognised_and_parsed(tmp_path, cli):
     # the ExecuTorch scanner itself is tested in test_executorch.py; a zeroed program is malformed there

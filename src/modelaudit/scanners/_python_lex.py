@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 codecs.lookup("unicode-escape")  # string literals are decoded with it: load it up front
 
 MAX_FSTRING_DEPTH = 4
+MAX_TOKENS = 1_000_000  # honest model code has tens of thousands; each token costs ~150 bytes and ~10 µs
 # codecs that give ASCII bytes another meaning (UTF-7 "+AAo-" is a newline): a way to hide code
 HIDING_ENCODINGS = frozenset({"utf-7", "unicode-escape", "raw-unicode-escape", "punycode", "idna", "hz",
                               "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"})
@@ -58,6 +59,7 @@ class Lexed:
     tokens: list[Tok]
     fragments: list[list[Tok]] = field(default_factory=list)  # f-string replacement fields
     error: SourceError | None = None  # tokenizing stopped here; tokens before it are kept
+    truncated: bool = False  # MAX_TOKENS reached: the tokens after it were not read
     #: identifiers written with compatibility characters (NFKC folds 'ｅｘｅｃ' to 'exec'): (text, line)
     disguised: list[tuple[str, int]] = field(default_factory=list)
 
@@ -108,6 +110,9 @@ def _collect(stream, out: Lexed, depth: int, deadline: Callable[[], None] | None
             continue
         if tok.type in _SKIPPED:
             continue
+        if len(out.tokens) >= MAX_TOKENS:
+            out.truncated = True
+            return
         out.tokens.append(_convert(tok, out, depth))
 
 

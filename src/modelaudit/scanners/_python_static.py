@@ -13,6 +13,7 @@ replacement fields is analysed too.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,6 +24,8 @@ from ._python_lex import KEYWORDS, Lexed, SourceError, Tok, brackets, lex, state
 MAX_EXEC_DEPTH = 2  # code in string constants passed to exec/eval is analysed this deep
 MAX_MEANINGS = 4  # distinct values one name may be bound to
 MAX_NAMES = 20_000  # qualified names kept for format-specific checks (TorchScript operators)
+MAX_NAME_LENGTH = 1024  # a dotted name stops growing here (x.a.a.a… would build ever longer copies)
+MAX_EXPR_DEPTH = 8  # getattr(getattr(…)) arguments resolved this deep (each level is walked once per name)
 _SKIP_AFTER = frozenset({"def", "class", "import", "as", "global", "nonlocal", "for", "del"})
 _ASSIGN = frozenset({"=", "+=", "-=", "*=", "/=", "|=", "&=", ":="})
 
@@ -44,6 +47,8 @@ class Value:
     imported: bool
 
     def attr(self, attribute: str) -> Value:
+        if len(self.name) > MAX_NAME_LENGTH:
+            return self  # policy entries match their prefixes, so the prefix keeps every meaning that matters
         return Value(f"{self.name}.{attribute}", self.imported)
 
 
@@ -53,12 +58,14 @@ class Analysis:
     names: dict[str, int] = field(default_factory=dict)  # every qualified name used -> first line
     error: SourceError | None = None
     tokens: int = 0
+    truncated: bool = False  # the token budget ran out; the rest of the source was not analysed
     disguised: list[tuple[str, int]] = field(default_factory=list)  # identifiers spelled with lookalikes
 
 
 def analyze(text: str, deadline: Callable[[], None] | None = None, _depth: int = 0) -> Analysis:
     lexed = lex(text, deadline=deadline)
-    result = Analysis(error=lexed.error, tokens=len(lexed.tokens), disguised=lexed.disguised)
+    result = Analysis(error=lexed.error, tokens=len(lexed.tokens), disguised=lexed.disguised,
+                      truncated=lexed.truncated)
     _Module(lexed, result, deadline or (lambda: None), _depth).run()
     return result
 
@@ -72,7 +79,8 @@ class _Module:
         self.imported_roots: set[str] = set()
         self.seen: set[tuple[str, str]] = set()
         #: token ranges of function bodies whose parameters hide builtins (def f(eval=False): …)
-        self.local_builtins: list[tuple[int, int, frozenset[str]]] = []
+        self.local_builtins: dict[str, tuple[list[int], list[int]]] = {}
+        self.expr_depth = 0
 
     def run(self) -> None:
         main = _Stream(self.lexed.tokens, main=True)
@@ -161,7 +169,11 @@ class _Module:
         return out
 
     def _parameter(self, name: str, pos: int | None) -> bool:
-        return pos is not None and any(a <= pos < b and name in names for a, b, names in self.local_builtins)
+        if pos is None or name not in self.local_builtins:
+            return False
+        starts, ends = self.local_builtins[name]
+        k = bisect_right(starts, pos) - 1
+        return k >= 0 and pos < ends[k]
 
     def _meanings(self, stream: _Stream, i: int) -> tuple[list[Value | None], int]:
         """The values of the primary expression at `i` under each meaning of its first name (no findings)."""
@@ -267,8 +279,13 @@ class _Module:
     def expr_value(self, stream: _Stream, start: int, end: int) -> Value | None:
         """The value of an argument that is exactly one dotted name with trailers."""
         toks = stream.toks
-        if start < end and toks[start].kind == "name" and toks[start].text not in KEYWORDS:
-            values, stop = self._meanings(stream, start)
+        if start < end and toks[start].kind == "name" and toks[start].text not in KEYWORDS \
+                and self.expr_depth < MAX_EXPR_DEPTH:
+            self.expr_depth += 1
+            try:
+                values, stop = self._meanings(stream, start)
+            finally:
+                self.expr_depth -= 1
             return next((v for v in values if v is not None), None) if stop == end else None
         return None
 
@@ -326,6 +343,25 @@ class _Stream:
     def __init__(self, toks: list[Tok], main: bool = False) -> None:
         self.toks, self.main = toks, main
         self.match, self.commas = brackets(toks)
+        self._markers: dict[str, list[int]] | None = None
+
+    def markers_within(self, start: int, end: int) -> list[str]:
+        """The decoder names (and `[::-1]`) among tokens start..end: one bisect per marker, however
+        deeply calls nest (nested exec calls would otherwise read the same tokens once per call)."""
+        if self._markers is None:
+            self._markers = {}
+            for i, tok in enumerate(self.toks):
+                if tok.text in policy.DECODERS:
+                    self._markers.setdefault(tok.text, []).append(i)
+                reverses = tok.text == "[" and "".join(t.text for t in self.toks[i:i + 6]) == "[::-1]"
+                if reverses or "[::-1]" in tok.text:  # the slice, or a literal holding it
+                    self._markers.setdefault("[::-1]", []).append(i)
+        found = []
+        for marker, positions in self._markers.items():
+            k = bisect_right(positions, start - 1)
+            if k < len(positions) and positions[k] < end:
+                found.append(marker)
+        return found
 
 
 # --- special calls --------------------------------------------------------------------------
@@ -334,10 +370,8 @@ Args = list[tuple[int, int]]
 
 def _exec_like(mod: _Module, name: str, stream: _Stream, args: Args, line: int) -> None:
     toks, short = stream.toks, name.split(".")[-1]
-    texts = {t.text for a in args for t in toks[a[0]:a[1]]}
-    decoders = sorted(texts & policy.DECODERS)
-    if any("".join(t.text for t in toks[a[0]:a[1]]).find("[::-1]") >= 0 for a in args):
-        decoders.append("[::-1]")
+    found = {m for a in args for m in stream.markers_within(*a)}
+    decoders = sorted(found & policy.DECODERS) + (["[::-1]"] if "[::-1]" in found else [])
     if decoders:
         mod.report(policy.CODE_EXEC, f"calls {short}() on decoded data ({', '.join(decoders)}): an obfuscated "
                    "payload", line, f"{name}:decoded")
@@ -499,13 +533,14 @@ def _text(toks: list[Tok], span: tuple[int, int]) -> str:
 
 def const_string(toks: list[Tok], start: int, end: int) -> str | bytes | None:
     """The value of `'a' 'b'`, `'a' + 'b'` or `('a')`; None for anything computed."""
+    while end - start > 2 and toks[start].text == "(" and toks[end - 1].text == ")":
+        start, end = start + 1, end - 1  # a loop, not recursion: parentheses may nest thousands deep
     if start >= end:
         return None
-    if toks[start].text == "(" and toks[end - 1].text == ")" and end - start > 2:
-        return const_string(toks, start + 1, end - 1)
     pieces: list[str | bytes] = []
     expect_literal = True
-    for tok in toks[start:end]:
+    for i in range(start, end):  # not a slice: most arguments stop at their first token
+        tok = toks[i]
         if tok.kind == "str" and tok.value is not None:
             pieces.append(tok.value)  # after '+' or as implicit concatenation
             expect_literal = False
@@ -554,24 +589,36 @@ def _gadget(toks: list[Tok], i: int) -> bool:
     return name in policy.GADGET_ATTRS
 
 
-def _builtin_parameters(stream: _Stream, ranges: list[tuple[int, int]]) -> list[tuple[int, int, frozenset[str]]]:
-    """(first, end, names): the tokens of each function whose parameters are named like tracked builtins."""
-    toks, out = stream.toks, []
+def _builtin_parameters(stream: _Stream, ranges: list[tuple[int, int]]) -> dict[str, tuple[list[int], list[int]]]:
+    """{builtin: (starts, ends)}: the token ranges of the functions that have a parameter of that name, merged.
+
+    A function ends at the first later statement indented no deeper than its `def`; the functions still
+    open form a stack (inner ones indented deeper), so every statement is looked at once."""
+    toks = stream.toks
     params = _parameter_positions(toks, stream.match)
-    for n, (start, end) in enumerate(ranges):
+    spans: list[tuple[int, int, frozenset[str]]] = []
+    open_defs: list[tuple[int, int, int, frozenset[str]]] = []  # (first token, column, header's last line, names)
+    for start, end in ranges:
         first = toks[start]
+        while open_defs and first.col <= open_defs[-1][1] and first.line > open_defs[-1][2]:
+            begin, _, _, names = open_defs.pop()
+            spans.append((begin, start, names))
         if first.text != "def":
             continue
         names = frozenset(toks[k].text for k in range(start, end) if k in params) & policy.BUILTINS
-        if not names:
-            continue
-        stop = len(toks)
-        for later_start, _ in ranges[n + 1:]:
-            if toks[later_start].col <= first.col and toks[later_start].line > toks[end - 1].line:
-                stop = later_start
-                break
-        out.append((start, stop, names))
-    return out
+        if names:
+            open_defs.append((start, first.col, toks[end - 1].line, names))
+    spans.extend((begin, len(toks), names) for begin, _, _, names in open_defs)
+    merged: dict[str, tuple[list[int], list[int]]] = {}
+    for begin, stop, names in sorted(spans):
+        for name in names:
+            starts, ends = merged.setdefault(name, ([], []))
+            if ends and begin <= ends[-1]:
+                ends[-1] = max(ends[-1], stop)
+            else:
+                starts.append(begin)
+                ends.append(stop)
+    return merged
 
 
 def _parameter_positions(toks: list[Tok], match: dict[int, int]) -> set[int]:
@@ -580,12 +627,15 @@ def _parameter_positions(toks: list[Tok], match: dict[int, int]) -> set[int]:
     for i, tok in enumerate(toks):
         if tok.kind == "name" and tok.text == "def" and i + 2 < len(toks) and toks[i + 2].text == "(":
             for k in range(i + 3, match.get(i + 2, i + 2)):
+                if toks[k].text == "def":
+                    break  # not Python; the inner def reads its own header (each token is read once)
                 if toks[k].kind == "name" and toks[k - 1].text in ("(", ",", "*", "**") and \
                         toks[k + 1].text in (",", ")", ":", "="):
                     out.add(k)
         elif tok.kind == "name" and tok.text == "lambda":
             k = i + 1
-            while k < len(toks) and toks[k].text != ":":
+            # parameters end at the colon, on the same logical line; an inner lambda reads its own
+            while k < len(toks) and toks[k].text not in (":", "lambda") and toks[k].kind != "newline":
                 if toks[k].kind == "name":
                     out.add(k)
                 k += 1

@@ -38,7 +38,7 @@ def _len(value: Any) -> int | None:
 def _as_int(value: Any) -> int | None:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400 parses as infinity
         return None
 
 

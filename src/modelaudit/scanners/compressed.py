@@ -121,6 +121,8 @@ class CompressedScanner(BaseScanner):
 
 
 def _third_party_errors(fmt: str) -> tuple[type[BaseException], ...]:
+    if fmt == "lz4":
+        return (RuntimeError,)  # lz4.frame reports every corrupt frame (bad header, checksum, block) this way
     if fmt == "zstd":
         try:
             import zstandard

@@ -16,7 +16,7 @@ from ._metadata_checks import code_snippet, credential_kind
 from .base import BaseScanner
 
 MAX_XML = 512 * 1024 * 1024
-MAX_ELEMENTS = 20_000_000
+MAX_ELEMENTS = 5_000_000  # ~1.3 GB of parsed tree; a forest of 500 trees of 2,500 nodes has ~5 million
 MAX_TEXT = 64 * 1024
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE\b", re.IGNORECASE)
@@ -39,6 +39,58 @@ _PATH = re.compile(r"^\s*(/(etc|usr|bin|sbin|tmp|home|var|root|dev|proc|opt|mnt|
                    r"\.\./)", re.IGNORECASE)
 _SCHEMA_HOSTS = ("http://www.dmg.org/", "https://www.dmg.org/", "http://dmg.org/")
 _XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
+
+
+class _TooManyElements(Exception):
+    """The document has more than MAX_ELEMENTS elements."""
+
+
+def _fromstring(data: bytes, tick) -> Any:  # noqa: ANN001 - the scan deadline
+    """defusedxml's fromstring (no DTD, entity or external reference), counting elements as they are built:
+    an element costs ~150 bytes in memory and as little as 3 (`<a>`) in the file."""
+    from xml.etree.ElementTree import TreeBuilder
+
+    from defusedxml.ElementTree import DefusedXMLParser
+
+    class Counting(TreeBuilder):
+        count = 0
+
+        def start(self, tag, attrs):  # noqa: ANN001, ANN202
+            self.count += 1
+            if self.count > MAX_ELEMENTS:
+                raise _TooManyElements
+            if self.count % 65536 == 0:
+                tick()
+            return super().start(tag, attrs)
+
+    parser = DefusedXMLParser(target=Counting(), forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    parser.feed(data)
+    return parser.close()
+
+
+def _extension_text(elem: Any) -> str:
+    """The first MAX_TEXT characters of an Extension's content, in document order. Nested Extensions are
+    left out (each is checked on its own): the text below every one of 100,000 nested ones is quadratic."""
+    pieces, size = [elem.text or ""], len(elem.text or "")
+    stack: list[Any] = [iter(elem)]  # iterators over children, and tails waiting for their element's end
+    while stack and size < MAX_TEXT:
+        top = stack[-1]
+        if isinstance(top, str):
+            stack.pop()
+            pieces.append(top)
+            size += len(top)
+            continue
+        child = next(top, None)
+        if child is None:
+            stack.pop()
+            continue
+        if child.tail:
+            stack.append(child.tail)
+        if _local(child.tag) != "Extension":
+            pieces.append(child.text or "")
+            size += len(child.text or "")
+            stack.append(iter(child))
+    return "".join(pieces)[:MAX_TEXT]
 
 
 def _local(tag: Any) -> str:
@@ -65,20 +117,25 @@ class PmmlScanner(BaseScanner):
         declared = self._check_declarations(data, where, result)
         try:
             from defusedxml import DefusedXmlException
-            from defusedxml.ElementTree import ParseError, fromstring
+            from defusedxml.ElementTree import ParseError
         except ImportError as exc:
             raise MissingDependency("defusedxml", "pmml", "PMML/XML files") from exc
         try:
-            root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+            root = _fromstring(data, ctx.check_deadline)
         except DefusedXmlException as exc:
             if not declared:
                 result.report("MA-X101", f"XML parser refused the document: {exc}", where, {"error": str(exc)})
-            root = self._parse_without_doctype(data, fromstring)
+            root = self._parse_without_doctype(data, ctx.check_deadline)
             if root is None:
                 result.mark_incomplete()
                 return
-        except (ParseError, ValueError) as exc:
+        except (ParseError, ValueError, LookupError) as exc:  # LookupError: the declaration names an unknown encoding
             result.report("MA-X105", f"XML is not well-formed: {exc}", where, {"error": str(exc)})
+            result.mark_incomplete()
+            return
+        except _TooManyElements:
+            result.report("MA-X105", f"XML holds more than {MAX_ELEMENTS} elements; it was not checked", where,
+                          {"limit": MAX_ELEMENTS})
             result.mark_incomplete()
             return
         before = len(result.issues)
@@ -87,18 +144,19 @@ class PmmlScanner(BaseScanner):
         result.add_check("xml structure", ok, f"<{_local(root.tag)}> document checked without expansion", where)
 
     @staticmethod
-    def _parse_without_doctype(data: bytes, fromstring) -> Any:  # noqa: ANN001
+    def _parse_without_doctype(data: bytes, tick) -> Any:  # noqa: ANN001
         """Blank the DTD (never expanded) so that the body is still checked; None when that fails."""
         from defusedxml import DefusedXmlException
         from defusedxml.ElementTree import ParseError
 
-        match = _DOCTYPE_BLOCK.search(data)
+        first = _DOCTYPE.search(data)  # the block is matched there only: a search would retry at every
+        match = _DOCTYPE_BLOCK.match(data, first.start()) if first else None  # later DOCTYPE, each to the end
         if match is None:
             return None
         stripped = data[:match.start()] + b" " * (match.end() - match.start()) + data[match.end():]
         try:
-            return fromstring(stripped, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-        except (ParseError, DefusedXmlException, ValueError):  # entity references left behind
+            return _fromstring(stripped, tick)
+        except (ParseError, DefusedXmlException, ValueError, LookupError, _TooManyElements):  # entities left behind
             return None
 
     @staticmethod
@@ -135,12 +193,7 @@ class PmmlScanner(BaseScanner):
         is_pmml = _local(root.tag) == "PMML"
         if is_pmml and not root.get("version"):
             result.report("MA-X105", "PMML root element has no version attribute", where)
-        for count, elem in enumerate(root.iter()):
-            if count > MAX_ELEMENTS:
-                result.report("MA-X105", f"XML holds more than {MAX_ELEMENTS} elements; the rest was not checked",
-                              where, {"elements": count})
-                result.mark_incomplete()
-                return
+        for count, elem in enumerate(root.iter()):  # the parser stopped at MAX_ELEMENTS
             if count % 65536 == 0:
                 ctx.check_deadline()
             tag = _local(elem.tag)
@@ -162,7 +215,7 @@ class PmmlScanner(BaseScanner):
             if _URL.match(value) or _PATH.match(value):
                 result.report("MA-X104", f"<{tag}> attribute {name!r} points at {value[:200]!r}", path,
                               {"attribute": name, "value": value[:500]})
-            kind = credential_kind(value)
+            kind = credential_kind(value[:MAX_TEXT])  # as for text: a megabyte value is read no further
             if kind:
                 result.report("MA-C002", f"<{tag}> attribute {name!r} contains what looks like a {kind}", path,
                               {"attribute": name, "kind": kind})
@@ -170,7 +223,7 @@ class PmmlScanner(BaseScanner):
     @staticmethod
     def _check_extension(elem: Any, path: str, result) -> None:  # noqa: ANN001
         attrs = {_local(k): v for k, v in elem.attrib.items()}
-        text = "".join(elem.itertext())[:MAX_TEXT].strip()
+        text = _extension_text(elem).strip()
         body = " ".join(filter(None, [attrs.get("value", ""), text]))
         extender = attrs.get("extender", "")
         reasons = []

@@ -68,6 +68,10 @@ class PythonCodeScanner(BaseScanner):
             result.report("MA-H005", f"line {line}: identifier {shown!r} is written with lookalike compatibility "
                           f"characters; the interpreter reads it as {_nfkc(shown)!r}", _at(where, line),
                           {"identifier": shown, "line": line, "count": len(analysis.disguised)})
+        if analysis.truncated:
+            result.report("MA-H011", f"Python source holds more than {analysis.tokens} tokens, the analysis budget; "
+                          "the code after them was not inspected", where, {"tokens": analysis.tokens})
+            result.mark_incomplete()
         if analysis.error is not None:
             line = analysis.error.line
             result.report("MA-H004", f"Python source stops tokenizing{f' at line {line}' if line else ''}: "

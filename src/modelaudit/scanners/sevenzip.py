@@ -4,18 +4,23 @@ Names are checked before anything is read; nothing is written by an entry's own 
 
 from __future__ import annotations
 
+import lzma
 import os
 import posixpath
 import shutil
 import tempfile
+import zlib
 from typing import TYPE_CHECKING
 
 from ..blob import Blob
 from ..errors import BudgetExceeded, MissingDependency
 from ..spool import TEMP_PREFIX, ByteBudget
+from ._sevenzip_header import MAX_HEADER, HeaderTooLarge, declared_entries
 from ._zip import unsafe_member_name
 from .base import BaseScanner
 from .containers import RATIO_LIMIT, RATIO_MIN_SIZE
+
+MAX_LINK_CHECKS = 256
 
 if TYPE_CHECKING:
     import py7zr
@@ -38,9 +43,15 @@ class SevenZipScanner(BaseScanner):
 
     def check(self, blob, result, ctx) -> None:  # noqa: ANN001
         lib = _py7zr()
+        # what py7zr and its codecs raise on corrupt input (TypeError: "Unknown field" in a header; OverflowError:
+        # a date out of range; AssertionError: py7zr's own checks of header bytes; AttributeError: a section
+        # the header lacks)
         errors = (lib.exceptions.ArchiveError, lib.exceptions.Bad7zFile, lib.exceptions.DecompressionError,
                   lib.exceptions.UnsupportedCompressionMethodError, lib.exceptions.PasswordRequired,
-                  lib.exceptions.CrcError, EOFError, OSError, ValueError, KeyError, IndexError, LookupError)
+                  lib.exceptions.CrcError, EOFError, OSError, ValueError, KeyError, IndexError, LookupError,
+                  lzma.LZMAError, zlib.error, TypeError, OverflowError, AssertionError, AttributeError)
+        with blob.open() as fh:
+            self._check_declared_entries(fh, blob, ctx)
         tmpdir = tempfile.mkdtemp(prefix=TEMP_PREFIX)
         factory = _Factory(tmpdir, ctx.inflation, blob.location)
         try:
@@ -52,9 +63,8 @@ class SevenZipScanner(BaseScanner):
                         if wanted:
                             archive.extract(targets=wanted, factory=factory)
                         factory.close()
-                    for name in sorted(links):
-                        fh.seek(0)
-                        self._check_link(lib, fh, name, blob, result)
+                    if links:
+                        self._check_links(lib, fh, sorted(links), blob, result, ctx)
                 except errors as exc:
                     result.report("MA-A003", f"Malformed 7z archive: {type(exc).__name__}: {exc}", blob.location,
                                   {"error": str(exc)})
@@ -71,29 +81,39 @@ class SevenZipScanner(BaseScanner):
             shutil.rmtree(tmpdir, ignore_errors=True)
 
     @staticmethod
-    def _check_link(lib, fh, name: str, blob, result) -> None:  # noqa: ANN001
-        """A symlink entry: its data is the target. py7zr refuses targets that leave the archive."""
-        location = f"{blob.location}:{name}"
-        tmpdir = tempfile.mkdtemp(prefix=TEMP_PREFIX)
-        sink = _Factory(tmpdir, ByteBudget(64 * 1024), location)
+    def _check_declared_entries(fh, blob, ctx) -> None:  # noqa: ANN001
+        """py7zr spends hundreds of bytes on every entry a header lists: count them before it parses."""
         try:
-            with lib.SevenZipFile(fh, mode="r") as archive:
-                archive.extract(targets=[name], factory=sink)
-            sink.close()
-            target = ""
-            if sink.written:
-                with open(sink.written[0][1], "rb") as link:
-                    target = link.read(4096).decode("utf-8", "replace")
-            outside = target.startswith("/") or unsafe_member_name(posixpath.join(posixpath.dirname(name), target))
-        except lib.exceptions.Bad7zFile:
-            target, outside = "", True  # py7zr refuses links whose target leaves the archive
-        finally:
-            sink.close()
-            shutil.rmtree(tmpdir, ignore_errors=True)
-        if outside:
-            where_to = f"to {target} " if target else "whose target lies "
-            result.report("MA-A005", f"Archive entry {name} is a link {where_to}outside the archive", location,
-                          {"entry": name, "target": target or None})
+            declared = declared_entries(fh, blob.size, ctx.check_deadline)
+        except HeaderTooLarge as exc:
+            raise BudgetExceeded(f"{exc} is larger than the {MAX_HEADER} bytes read to list it", "MA-S012") from exc
+        if declared is not None and declared > ctx.limits.max_members:
+            raise BudgetExceeded(f"archive declares {declared} entries (limit {ctx.limits.max_members})", "MA-S012")
+
+    @staticmethod
+    def _check_links(lib, fh, names: list[str], blob, result, ctx) -> None:  # noqa: ANN001
+        """Symlink entries: their data is the target. All are read in one pass; when py7zr refuses that (some
+        versions refuse targets that leave the archive), the first MAX_LINK_CHECKS are read one by one to
+        find which (each pass parses the whole header: one per link of thousands would take hours)."""
+        targets = _link_targets(lib, fh, names, blob.location)
+        if targets is None:
+            targets = {}
+            for name in names[:MAX_LINK_CHECKS]:
+                ctx.check_deadline()
+                one = _link_targets(lib, fh, [name], blob.location)
+                targets[name] = None if one is None else one.get(name, "")
+            if len(names) > MAX_LINK_CHECKS:
+                result.report("MA-A003", f"7z archive holds {len(names)} links that py7zr refuses to read together; "
+                              f"only the first {MAX_LINK_CHECKS} were checked", blob.location,
+                              {"links": len(names), "checked": MAX_LINK_CHECKS})
+                result.mark_incomplete()
+        for name, target in targets.items():
+            outside = target is None or target.startswith("/") or \
+                unsafe_member_name(posixpath.join(posixpath.dirname(name), target))
+            if outside:  # None: py7zr refused this link, which it does for targets that leave the archive
+                where_to = f"to {target} " if target else "whose target lies "
+                result.report("MA-A005", f"Archive entry {name} is a link {where_to}outside the archive",
+                              f"{blob.location}:{name}", {"entry": name, "target": target or None})
 
     @staticmethod
     def _entries(archive: py7zr.SevenZipFile, blob, result, ctx) -> list[str]:  # noqa: ANN001
@@ -117,6 +137,27 @@ class SevenZipScanner(BaseScanner):
                           f"of {declared / blob.size:.0f}x", blob.location,
                           {"compressed": blob.size, "uncompressed": declared})
         return wanted
+
+
+def _link_targets(lib, fh, names: list[str], location: str) -> dict[str, str] | None:  # noqa: ANN001
+    """{link: target} for the named symlink entries; None when py7zr refuses to extract them."""
+    fh.seek(0)
+    tmpdir = tempfile.mkdtemp(prefix=TEMP_PREFIX)
+    sink = _Factory(tmpdir, ByteBudget(64 * 1024 + 4096 * len(names)), location)
+    try:
+        with lib.SevenZipFile(fh, mode="r") as archive:
+            archive.extract(targets=names, factory=sink)
+        sink.close()
+        targets = {}
+        for name, path in sink.written:
+            with open(path, "rb") as link:
+                targets[name] = link.read(4096).decode("utf-8", "replace")
+        return targets
+    except lib.exceptions.Bad7zFile:
+        return None
+    finally:
+        sink.close()
+        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 class _Factory:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import tarfile
+from typing import BinaryIO
 
 from ..errors import BudgetExceeded
 from ..spool import ByteBudget, spooled_blob
@@ -23,6 +24,29 @@ def link_target(member: tarfile.TarInfo) -> str:
     return target
 
 
+class _Clamped:
+    """The blob's file as tarfile sees it: reads and seeks never reach past the end. tarfile reads an
+    extended header (PAX records, GNU long names) in one call sized by the header itself, and seeks to
+    the next header by a size the header declares; 2**80 would be allocated (MemoryError) or refused
+    (OverflowError, ValueError) instead of ending the archive as truncated."""
+
+    def __init__(self, fh: BinaryIO, size: int) -> None:
+        self._fh, self._size = fh, size
+
+    def read(self, n: int | None = -1) -> bytes:
+        left = max(0, self._size - self._fh.tell())
+        return self._fh.read(left if n is None or n < 0 else min(n, left))
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._fh.seek(min(max(offset, 0), self._size) if whence == 0 else offset, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+
 class TarScanner(BaseScanner):
     name = "tar"
     description = "Tar archives (and torch's legacy tar checkpoints): path traversal, links, every member scanned"
@@ -30,7 +54,8 @@ class TarScanner(BaseScanner):
     formats = ("tar",)
 
     def check(self, blob, result, ctx) -> None:  # noqa: ANN001
-        with blob.open() as fh:
+        with blob.open() as raw:
+            fh = _Clamped(raw, blob.size)
             try:
                 archive = tarfile.open(fileobj=fh, mode="r:")
             except (tarfile.TarError, OSError, EOFError) as exc:

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from ..errors import BudgetExceeded
-from ._zip import open_zip, read_member
+from ._zip import _STRICT_READ_ERRORS, open_zip, read_member
 from .base import BaseScanner
 from .containers import ZipScanner
 
@@ -30,6 +30,7 @@ class TorchServeScanner(BaseScanner):
 
     def check(self, blob, result, ctx) -> None:  # noqa: ANN001
         ZipScanner().check(blob, result, ctx)
+        manifest, names = None, set()  # stay unset when open_zip stops on a broken archive
         with open_zip(blob, result) as zf:
             if zf is None:
                 return
@@ -39,9 +40,9 @@ class TorchServeScanner(BaseScanner):
                 result.add_check("torchserve manifest", False, "manifest missing", blob.location)
                 return
             manifest = _manifest(zf, info, blob.location, result)
-            if manifest is None:
-                return
             names = {i.filename for i in zf.infolist()}
+        if manifest is None:
+            return
         model = manifest.get("model") if isinstance(manifest.get("model"), dict) else {}
         before = len(result.issues)
         _check_handler(model, names, blob.location, result)
@@ -56,11 +57,18 @@ class TorchServeScanner(BaseScanner):
 
 def _manifest(zf, info, where: str, result) -> dict[str, Any] | None:  # noqa: ANN001
     try:
-        data = json.loads(read_member(zf, info, MAX_MANIFEST).decode("utf-8-sig"))
+        raw = read_member(zf, info, MAX_MANIFEST)
+    except _STRICT_READ_ERRORS as exc:  # a damaged local header or compressed stream
+        result.report("MA-H009", f"{MANIFEST} cannot be read: {type(exc).__name__}: {exc}", f"{where}:{MANIFEST}",
+                      {"error": str(exc)})
+        result.mark_incomplete()
+        return None
     except BudgetExceeded:
         result.report("MA-H011", f"{MANIFEST} is larger than {MAX_MANIFEST} bytes; not inspected", where, {})
         result.mark_incomplete()
         return None
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
     except (ValueError, RecursionError) as exc:
         result.report("MA-H009", f"{MANIFEST} is not valid JSON: {exc}", f"{where}:{MANIFEST}", {"error": str(exc)})
         result.mark_incomplete()
