@@ -699,3 +699,15 @@ def test_7z_with_thousands_of_links_reads_them_in_one_pass(tmp_path, monkeypatch
     outside = sorted(i["details"]["entry"] for i in issues(result, "MA-A005", "critical"))
     assert outside == sorted(f"l{i}" for i in range(0, 600, 3)), describe(result)
     assert len(opened) <= 3  # listing and members, then all links together
+
+
+def test_member_whose_compressed_data_breaks_mid_read_is_incomplete(tmp_path):
+    # read_member (keras config) has no lenient fallback: a broken deflate stream ends the archive's scan
+    config = b'{"class_name": "Sequential", "config": {"layers": []}, "pad": "' + b"x" * 4000 + b'"}'
+    data = bytearray(zip_bytes({"config.json": config, "metadata.json": b'{"keras_version": "3.0.0"}'},
+                               zipfile.ZIP_DEFLATED))
+    start = data.index(b"config.json") + len(b"config.json")
+    data[start + 2:start + 6] = b"\xff\xff\xff\xff"
+    result = scan(write(tmp_path, "model.keras", bytes(data)))
+    assert not issues(result, "MA-S005"), describe(result)
+    assert issues(result, "MA-A003") and result["summary"]["exit_code"] != 0, describe(result)

@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 # what zipfile raises on a directory it cannot list (names flagged UTF-8 that are not, bad counts…)
 _LIST_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, UnicodeDecodeError, ValueError, struct.error,
                 OverflowError, NotImplementedError, IndexError)
-# what reading members may raise past the checks member_blob makes
-_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError)
+# what reading members may raise past the checks member_blob makes (read_member has none)
+_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error, lzma.LZMAError,
+                RuntimeError, NotImplementedError, UnicodeDecodeError)
 
 
 @contextmanager
@@ -93,7 +94,7 @@ def check_member_names(zf: zipfile.ZipFile, blob: Blob, result: ScanResult, ctx:
 # What a strict reader (zipfile) refuses but lenient loaders (torch's miniz reader) accept:
 # a local name that differs from the directory's, flag bits claiming encryption or patch data,
 # a wrong CRC. A refusal must never hide the member from the scan (CVE-2025-1944/1945/10156).
-_STRICT_READ_ERRORS = (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError, lzma.LZMAError,
+STRICT_READ_ERRORS = (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, EOFError, lzma.LZMAError,
                        UnicodeDecodeError,  # a local name flagged UTF-8 that is not
                        ValueError)  # "negative seek value": a directory placing the member before the file start
 
@@ -110,7 +111,7 @@ def member_blob(zf: zipfile.ZipFile, info: zipfile.ZipInfo, blob: Blob, ctx: Sca
     if info.file_size <= _SMALL_MEMBER:
         try:
             data = read_stored(zf, info) or zf.read(info)  # strict: local header, CRC and size checked
-        except _STRICT_READ_ERRORS:
+        except STRICT_READ_ERRORS:
             pass  # read below, leniently, with a finding
         else:
             ctx.inflation.charge(len(data), location, len(data))
@@ -124,7 +125,7 @@ def member_blob(zf: zipfile.ZipFile, info: zipfile.ZipInfo, blob: Blob, ctx: Sca
     with ExitStack() as stack:
         try:
             child = stack.enter_context(spool(stack.enter_context(zf.open(info))))
-        except _STRICT_READ_ERRORS as exc:
+        except STRICT_READ_ERRORS as exc:
             stack.close()
             if result is not None:
                 result.report("MA-A004", f"Archive entry {info.filename} is rejected by a strict zip reader ({exc}); "
@@ -132,7 +133,7 @@ def member_blob(zf: zipfile.ZipFile, info: zipfile.ZipInfo, blob: Blob, ctx: Sca
                               location, {"entry": info.filename, "error": str(exc), "flag_bits": info.flag_bits})
             try:
                 child = stack.enter_context(spool(stack.enter_context(raw_member(blob, info))))
-            except (*_STRICT_READ_ERRORS, ValueError) as raw_exc:
+            except (*STRICT_READ_ERRORS, ValueError) as raw_exc:
                 stack.close()
                 if result is not None:
                     result.report("MA-A003", f"Archive entry {info.filename} cannot be read: {raw_exc}", location,

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from ..errors import BudgetExceeded
-from ._zip import _STRICT_READ_ERRORS, open_zip, read_member
+from ._zip import STRICT_READ_ERRORS, open_zip, read_member
 from .base import BaseScanner
 from .containers import ZipScanner
 
@@ -58,7 +58,7 @@ class TorchServeScanner(BaseScanner):
 def _manifest(zf, info, where: str, result) -> dict[str, Any] | None:  # noqa: ANN001
     try:
         raw = read_member(zf, info, MAX_MANIFEST)
-    except _STRICT_READ_ERRORS as exc:  # a damaged local header or compressed stream
+    except STRICT_READ_ERRORS as exc:  # a damaged local header or compressed stream
         result.report("MA-H009", f"{MANIFEST} cannot be read: {type(exc).__name__}: {exc}", f"{where}:{MANIFEST}",
                       {"error": str(exc)})
         result.mark_incomplete()
