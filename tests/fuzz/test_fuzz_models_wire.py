@@ -144,15 +144,6 @@ def _reaim(rng: random.Random, data: bytes) -> bytes:
     return bytes(buf)
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
-
 def _relength(rng: random.Random, data: bytes) -> bytes:
     """Protobuf: a length-delimited field given a new length, wrapped in itself, or repeated."""
     fields = []
@@ -167,11 +158,11 @@ def _relength(rng: random.Random, data: bytes) -> bytes:
     kind = rng.randrange(3)
     if kind == 0:
         length = rng.choice((0, end - key, 0x7FFFFFFF, 1 << 40, (1 << 64) - 1))
-        return data[:key + 1] + _varint(length) + data[key + 2:]
+        return data[:key + 1] + fx.varint(length) + data[key + 2:]
     if kind == 1:
         field = data[key:end]
         for _ in range(rng.choice((3, 40, 150))):
-            field = data[key:key + 1] + _varint(len(field)) + field
+            field = data[key:key + 1] + fx.varint(len(field)) + field
         return data[:key] + field + data[end:]
     return data[:end] + data[key:end] * rng.choice((2, 200)) + data[end:]
 

@@ -21,7 +21,6 @@ from ._protobuf import Span
 from ._tf_ops import REGISTERED_OPS
 from ._tf_policy import (CODE_OPS, DEBUG_OPS, DESCRIPTOR_OPS, FILE_OPS, PASS_THROUGH, QUIET_FILE_OPS, file_url,
                          outside_path)
-from .base import IssueSeverity
 
 MAX_PER_RULE = 50  # findings of one rule per file; the rest are summarised
 MAX_TEXT = 4096  # characters of a constant string looked at

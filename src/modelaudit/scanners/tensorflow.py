@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BudgetExceeded, ScanTimeout
-from ._protobuf import ProtobufError, Reader, ReadLimits, Span
+from ._protobuf import Reader, ReadLimits, Span
 from ._prototext import TextFormatError, convert, parse
 from ._tf_graph import MAX_METADATA, Findings, Inventory, check_keras_metadata, check_ops
 from ._tf_schema import ASSET_FILE, ROOTS
