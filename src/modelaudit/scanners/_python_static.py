@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..model import IssueSeverity
+from . import _python_args as pyargs
 from . import _python_policy as policy
 from ._python_lex import KEYWORDS, Lexed, SourceError, Tok, brackets, lex, statements
 
@@ -107,8 +108,8 @@ class _Module:
         return skip
 
     def _import(self, toks: list[Tok], module_level: bool) -> None:
-        for part in _split(toks, ","):
-            dotted, alias = _dotted(part), _alias(part)
+        for part in pyargs.split(toks, ","):
+            dotted, alias = pyargs.dotted(part), pyargs.alias(part)
             if not dotted:
                 continue
             self.imported_roots.add(policy.normalise(dotted).split(".")[0])
@@ -122,11 +123,11 @@ class _Module:
         cut = names.index("import")
         module = "".join(names[:cut])
         self.imported_roots.add(policy.normalise(module.lstrip(".")).split(".")[0])
-        for part in _split([t for t in toks[cut + 1:] if t.text not in "()"], ","):
+        for part in pyargs.split([t for t in toks[cut + 1:] if t.text not in "()"], ","):
             if part and part[0].text == "*":
                 self.star.append(module)
                 continue
-            name, alias = (part[0].text if part else ""), _alias(part)
+            name, alias = (part[0].text if part else ""), pyargs.alias(part)
             if name:
                 target = f"{module}.{name}" if not module.endswith(".") else module + name
                 self._bind(alias or name, Value(target, True), module_level)
@@ -216,7 +217,7 @@ class _Module:
                 value = value.attr(toks[j + 1].text) if value else None
                 j, called = j + 2, False
             elif tok.kind == "op" and tok.text == "(" and j in match:
-                args = _arguments(j, match[j], stream.commas.get(j, []))
+                args = pyargs.arguments(j, match[j], stream.commas.get(j, []))
                 if emit:
                     self._note(value, tok.line)
                     self._on_call(value, stream, args, tok.line)
@@ -240,13 +241,13 @@ class _Module:
         if value is None:
             return None
         toks, name = stream.toks, policy.normalise(value.name)
-        positional = _positional(toks, args)
+        positional = pyargs.positional(toks, args)
         if name in policy.IMPORTERS and positional:
-            module = const_string(toks, *positional[0])
+            module = pyargs.const_string(toks, *positional[0])
             return Value(module, True) if isinstance(module, str) else None
         if name == "builtins.getattr" and len(positional) >= 2:
             obj = self.expr_value(stream, *positional[0])
-            attr = const_string(toks, *positional[1])
+            attr = pyargs.const_string(toks, *positional[1])
             return obj.attr(attr) if obj is not None and isinstance(attr, str) else None
         if name == "builtins.vars" and positional:
             obj = self.expr_value(stream, *positional[0])
@@ -260,7 +261,7 @@ class _Module:
         if value is None:
             return None
         base = policy.normalise(value.name)
-        key = const_string(stream.toks, start, end)
+        key = pyargs.const_string(stream.toks, start, end)
         if base == "sys.modules":
             return Value(key, True) if isinstance(key, str) else None
         if base == "<globals>":
@@ -315,7 +316,7 @@ class _Module:
             self.report(entry.code, f"calls {name}, which {entry.what}", line, name, entry.severity)
 
     def _check_keywords(self, toks: list[Tok], args: list[tuple[int, int]], line: int) -> None:
-        flag = _keyword(toks, args, "trust_remote_code")
+        flag = pyargs.keyword(toks, args, "trust_remote_code")
         if flag and "".join(t.text for t in toks[flag[0]:flag[1]]) == "True":
             self.report(policy.CUSTOM_CODE, "loads another model with trust_remote_code=True, which runs that "
                         "model's code too", line, "trust_remote_code=True", IssueSeverity.INFO)
@@ -365,10 +366,9 @@ class _Stream:
 
 
 # --- special calls --------------------------------------------------------------------------
-Args = list[tuple[int, int]]
 
 
-def _exec_like(mod: _Module, name: str, stream: _Stream, args: Args, line: int) -> None:
+def _exec_like(mod: _Module, name: str, stream: _Stream, args: pyargs.Args, line: int) -> None:
     toks, short = stream.toks, name.split(".")[-1]
     found = {m for a in args for m in stream.markers_within(*a)}
     decoders = sorted(found & policy.DECODERS) + (["[::-1]"] if "[::-1]" in found else [])
@@ -379,16 +379,16 @@ def _exec_like(mod: _Module, name: str, stream: _Stream, args: Args, line: int) 
         found = policy.lookup(name)
         entry = found[1] if found else policy.POLICY["builtins.exec"]
         mod.report(entry.code, f"calls {short}(), which {entry.what}", line, name)
-    positional = _positional(toks, args)
-    code = const_string(toks, *positional[0]) if positional else None
+    positional = pyargs.positional(toks, args)
+    code = pyargs.const_string(toks, *positional[0]) if positional else None
     if isinstance(code, str):
         mod.nested(code, line, f"{short}()")
 
 
-def _importer(mod: _Module, name: str, stream: _Stream, args: Args, line: int) -> None:
+def _importer(mod: _Module, name: str, stream: _Stream, args: pyargs.Args, line: int) -> None:
     toks = stream.toks
-    positional = _positional(toks, args)
-    module = const_string(toks, *positional[0]) if positional else None
+    positional = pyargs.positional(toks, args)
+    module = pyargs.const_string(toks, *positional[0]) if positional else None
     if isinstance(module, str):
         if name == "builtins.__import__":
             mod.report(policy.RISKY, f"imports {module!r} through __import__(), a form used to hide imports", line,
@@ -402,9 +402,9 @@ def _importer(mod: _Module, name: str, stream: _Stream, args: Args, line: int) -
                "imported", line, f"{name}:dynamic", severity)
 
 
-def _getattr(mod: _Module, name: str, stream: _Stream, args: Args, line: int) -> None:
-    positional = _positional(stream.toks, args)
-    if len(positional) < 2 or isinstance(const_string(stream.toks, *positional[1]), str):
+def _getattr(mod: _Module, name: str, stream: _Stream, args: pyargs.Args, line: int) -> None:
+    positional = pyargs.positional(stream.toks, args)
+    if len(positional) < 2 or isinstance(pyargs.const_string(stream.toks, *positional[1]), str):
         return
     obj = mod.expr_value(stream, *positional[0])
     if obj is not None and policy.normalise(obj.name).split(".")[0] in policy.NAMESPACE_DANGER:
@@ -412,23 +412,23 @@ def _getattr(mod: _Module, name: str, stream: _Stream, args: Args, line: int) ->
                    "hides the function used", line, f"getattr:{obj.name}")
 
 
-def _by_name(mod: _Module, name: str, stream: _Stream, args: Args, line: int) -> None:
+def _by_name(mod: _Module, name: str, stream: _Stream, args: pyargs.Args, line: int) -> None:
     """operator.methodcaller("system", …) and attrgetter("system") name the function in a string."""
-    for start, end in _positional(stream.toks, args):
-        attr = const_string(stream.toks, start, end)
+    for start, end in pyargs.positional(stream.toks, args):
+        attr = pyargs.const_string(stream.toks, start, end)
         if isinstance(attr, str) and attr.split(".")[-1] in policy.DANGEROUS_ATTRIBUTE_NAMES:
             mod.report(policy.CODE_EXEC, f"calls {name}({attr!r}), which reaches {attr} without naming its module",
                        line, f"{name}:{attr}")
 
 
-def _open(mod: _Module, name: str, stream: _Stream, args: Args, line: int) -> None:
+def _open(mod: _Module, name: str, stream: _Stream, args: pyargs.Args, line: int) -> None:
     toks = stream.toks
-    positional = _positional(toks, args)
-    mode_arg = positional[1] if len(positional) > 1 else _keyword(toks, args, "mode")
-    mode = const_string(toks, *mode_arg) if mode_arg else "r"
+    positional = pyargs.positional(toks, args)
+    mode_arg = positional[1] if len(positional) > 1 else pyargs.keyword(toks, args, "mode")
+    mode = pyargs.const_string(toks, *mode_arg) if mode_arg else "r"
     if not positional or not isinstance(mode, str) or not any(c in mode for c in "wax+"):
         return
-    path = _path_text(toks, *positional[0])
+    path = pyargs.path_text(toks, *positional[0])
     if path is None:
         return
     sensitive = next((s for s in policy.SENSITIVE_PATHS if s in path.lower()), None)
@@ -439,9 +439,9 @@ def _open(mod: _Module, name: str, stream: _Stream, args: Args, line: int) -> No
         mod.report(policy.RISKY, f"opens the absolute path {path!r} for writing", line, f"write:{path}")
 
 
-def _torch_load(mod: _Module, name: str, stream: _Stream, args: Args, line: int) -> None:
-    flag = _keyword(stream.toks, args, "weights_only")
-    text = _text(stream.toks, flag) if flag else None
+def _torch_load(mod: _Module, name: str, stream: _Stream, args: pyargs.Args, line: int) -> None:
+    flag = pyargs.keyword(stream.toks, args, "weights_only")
+    text = pyargs.span_text(stream.toks, flag) if flag else None
     if text == "True":
         return
     if text is None:
@@ -452,23 +452,23 @@ def _torch_load(mod: _Module, name: str, stream: _Stream, args: Args, line: int)
                    "(code chosen by whoever wrote the file)", line, name)
 
 
-def _numpy_load(mod: _Module, name: str, stream: _Stream, args: Args, line: int) -> None:
-    flag = _keyword(stream.toks, args, "allow_pickle")
-    if flag and _text(stream.toks, flag) not in ("False", "0"):
+def _numpy_load(mod: _Module, name: str, stream: _Stream, args: pyargs.Args, line: int) -> None:
+    flag = pyargs.keyword(stream.toks, args, "allow_pickle")
+    if flag and pyargs.span_text(stream.toks, flag) not in ("False", "0"):
         mod.report(policy.RISKY, f"calls {name}() with allow_pickle, which unpickles object arrays", line, name)
 
 
-def _yaml_load(mod: _Module, name: str, stream: _Stream, args: Args, line: int) -> None:
+def _yaml_load(mod: _Module, name: str, stream: _Stream, args: pyargs.Args, line: int) -> None:
     toks = stream.toks
-    positional = _positional(toks, args)
-    loader = _keyword(toks, args, "Loader") or (positional[1] if len(positional) > 1 else None)
-    text = _text(toks, loader) if loader else ""
+    positional = pyargs.positional(toks, args)
+    loader = pyargs.keyword(toks, args, "Loader") or (positional[1] if len(positional) > 1 else None)
+    text = pyargs.span_text(toks, loader) if loader else ""
     if not any(safe in text for safe in ("SafeLoader", "BaseLoader", "FullLoader")):
         mod.report(policy.RISKY, f"calls {name}() without a safe loader, which can construct arbitrary Python "
                    "objects", line, name)
 
 
-_SPECIAL: dict[str, Callable[[_Module, str, _Stream, Args, int], None]] = {
+_SPECIAL: dict[str, Callable[[_Module, str, _Stream, pyargs.Args, int], None]] = {
     "builtins.eval": _exec_like, "builtins.exec": _exec_like, "builtins.compile": _exec_like,
     "builtins.execfile": _exec_like, "builtins.__import__": _importer, "importlib.import_module": _importer,
     "importlib.__import__": _importer, "builtins.getattr": _getattr, "operator.methodcaller": _by_name,
@@ -476,96 +476,6 @@ _SPECIAL: dict[str, Callable[[_Module, str, _Stream, Args, int], None]] = {
     "codecs.open": _open, "torch.load": _torch_load, "torch.serialization.load": _torch_load,
     "numpy.load": _numpy_load, "yaml.load": _yaml_load, "yaml.load_all": _yaml_load,
 }
-
-
-# --- token helpers -----------------------------------------------------------------------------
-def _split(toks: list[Tok], sep: str) -> list[list[Tok]]:
-    parts: list[list[Tok]] = [[]]
-    for t in toks:
-        if t.kind == "op" and t.text == sep:
-            parts.append([])
-        else:
-            parts[-1].append(t)
-    return [p for p in parts if p]
-
-
-def _dotted(part: list[Tok]) -> str:
-    out = []
-    for t in part:
-        if t.kind == "name" and t.text == "as":
-            break
-        out.append(t.text)
-    return "".join(out)
-
-
-def _alias(part: list[Tok]) -> str | None:
-    for k, t in enumerate(part[:-1]):
-        if t.kind == "name" and t.text == "as":
-            return part[k + 1].text
-    return None
-
-
-def _arguments(open_: int, close: int, commas: list[int]) -> Args:
-    bounds = [open_, *commas, close]
-    return [(a + 1, b) for a, b in zip(bounds, bounds[1:]) if b > a + 1]
-
-
-def _is_keyword(toks: list[Tok], arg: tuple[int, int]) -> bool:
-    start, end = arg
-    return (end - start >= 2 and toks[start].kind == "name" and toks[start + 1].kind == "op"
-            and toks[start + 1].text == "=") or toks[start].text in ("*", "**")
-
-
-def _positional(toks: list[Tok], args: Args) -> Args:
-    return [a for a in args if not _is_keyword(toks, a)]
-
-
-def _keyword(toks: list[Tok], args: Args, name: str) -> tuple[int, int] | None:
-    for start, end in args:
-        if _is_keyword(toks, (start, end)) and toks[start].text == name:
-            return start + 2, end
-    return None
-
-
-def _text(toks: list[Tok], span: tuple[int, int]) -> str:
-    return "".join(t.text for t in toks[span[0]:span[1]])
-
-
-def const_string(toks: list[Tok], start: int, end: int) -> str | bytes | None:
-    """The value of `'a' 'b'`, `'a' + 'b'` or `('a')`; None for anything computed."""
-    while end - start > 2 and toks[start].text == "(" and toks[end - 1].text == ")":
-        start, end = start + 1, end - 1  # a loop, not recursion: parentheses may nest thousands deep
-    if start >= end:
-        return None
-    pieces: list[str | bytes] = []
-    expect_literal = True
-    for i in range(start, end):  # not a slice: most arguments stop at their first token
-        tok = toks[i]
-        if tok.kind == "str" and tok.value is not None:
-            pieces.append(tok.value)  # after '+' or as implicit concatenation
-            expect_literal = False
-        elif not expect_literal and tok.kind == "op" and tok.text == "+":
-            expect_literal = True
-        else:
-            return None
-    if expect_literal or len({type(p) for p in pieces}) != 1:
-        return None
-    return pieces[0][:0].join(pieces)  # type: ignore[arg-type]
-
-
-def _path_text(toks: list[Tok], start: int, end: int) -> str | None:
-    """The absolute or home-relative path an argument names (joined from its literals), else None."""
-    literals = [t.value.decode("latin-1") if isinstance(t.value, bytes) else t.value
-                for t in toks[start:end] if t.kind in ("str", "fstr") and t.value is not None]
-    if literals and _absolute(literals[0]):
-        return "/".join(literals) if len(literals) > 1 else literals[0]
-    if any(t.text == "expanduser" for t in toks[start:end]):
-        return "~/" + "/".join(literals)
-    return None
-
-
-def _absolute(path: str) -> bool:
-    return path.startswith(("/", "~", "\\\\")) or (len(path) > 2 and path[1] == ":" and path[2] in "\\/")
 
 
 def _add_meaning(values: list[Value], value: Value) -> None:
