@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ..blob import Blob
 from ..errors import BudgetExceeded
 from ..spool import spooled_blob
-from ._zip_raw import LenientZip, raw_member, read_stored
+from ._zip_raw import LenientZip, end_record, raw_member, read_stored
 
 if TYPE_CHECKING:
     from ..context import ScanContext
@@ -161,22 +161,16 @@ def zip_prefix_length(blob: Blob) -> int | None:
     pickle or anything else to a loader that reads from the start and a zip to the others."""
     if blob.size < 22:
         return None
-    tail_len = min(blob.size, 65536 + 22)
     with blob.open() as fh:
-        fh.seek(blob.size - tail_len)
-        tail = fh.read(tail_len)
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or at + 22 > len(tail):
-        return None
-    _, _, _, _, _, cd_size, cd_offset, _ = struct.unpack_from("<4s4H2LH", tail, at)
-    prefix = (blob.size - tail_len + at) - cd_size - cd_offset
-    if prefix <= 0 or cd_offset == 0xFFFFFFFF:
-        return None
-    with blob.open() as fh:
-        fh.seek(prefix + cd_offset)
-        if fh.read(4) != b"PK\x01\x02":
+        end = end_record(fh, blob.size)
+        if end is None:
             return None
-    return prefix
+        end_at, _count, cd_size, cd_offset = end
+        prefix = end_at - cd_size - cd_offset
+        if prefix <= 0 or cd_offset == 0xFFFFFFFF:
+            return None
+        fh.seek(prefix + cd_offset)
+        return prefix if fh.read(4) == b"PK\x01\x02" else None
 
 
 __all__ = ["open_zip", "check_member_names", "member_blob", "read_member", "scan_members", "unsafe_member_name", "zip_prefix_length"]

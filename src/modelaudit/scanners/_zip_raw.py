@@ -5,6 +5,7 @@
 * read_stored: a small stored member in two reads, when zipfile would accept it.
 * LenientZip: the archive listed from its central directory by this module, for archives whose
   directory zipfile refuses outright (a name flagged UTF-8 that is not, for one) but other readers load.
+* end_record: where the end-of-central-directory record is (also how _zip finds data prepended to a zip).
 """
 
 from __future__ import annotations
@@ -39,14 +40,10 @@ def read_stored(zf: zipfile.ZipFile | LenientZip, info: zipfile.ZipInfo) -> byte
     except UnicodeEncodeError:
         return None
     fh = zf.fp
-    if fh is None:
+    local = _local_header(fh, info) if fh is not None else None
+    if local is None:
         return None
-    fh.seek(info.header_offset)
-    header = fh.read(30)
-    if len(header) < 30 or header[:4] != b"PK\x03\x04":
-        return None
-    flags, = struct.unpack_from("<H", header, 6)
-    name_len, extra_len = struct.unpack_from("<HH", header, 26)
+    flags, name_len, extra_len = local
     if flags & ~0x808 or name_len != len(name):
         return None
     rest = fh.read(name_len + extra_len + info.file_size)
@@ -56,15 +53,26 @@ def read_stored(zf: zipfile.ZipFile | LenientZip, info: zipfile.ZipInfo) -> byte
     return data
 
 
+def _local_header(fh: BinaryIO, info: zipfile.ZipInfo) -> tuple[int, int, int] | None:
+    """(flag bits, name length, extra length) of the member's local header, `fh` left just after its fixed
+    part; None when there is no local header where the directory says."""
+    fh.seek(info.header_offset)
+    header = fh.read(30)
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        return None
+    flags, = struct.unpack_from("<H", header, 6)
+    name_len, extra_len = struct.unpack_from("<HH", header, 26)
+    return flags, name_len, extra_len
+
+
 @contextmanager
 def raw_member(blob: Blob, info: zipfile.ZipInfo) -> Iterator[BinaryIO]:
     """The member's data located by the central directory alone, decompressed, CRC and flags ignored."""
     with blob.open() as fh:
-        fh.seek(info.header_offset)
-        header = fh.read(30)
-        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        local = _local_header(fh, info)
+        if local is None:
             raise zipfile.BadZipFile(f"no local header at offset {info.header_offset}")
-        name_len, extra_len = struct.unpack_from("<HH", header, 26)
+        _flags, name_len, extra_len = local
         fh.seek(info.header_offset + 30 + name_len + extra_len)
         raw = _Window(fh, info.compress_size)
         factories = {zipfile.ZIP_STORED: None, zipfile.ZIP_DEFLATED: lambda: zlib.decompressobj(-15),
@@ -149,14 +157,10 @@ class LenientZip:
 def _central_directory(fh: BinaryIO, size: int) -> tuple[list[zipfile.ZipInfo], int]:
     """The readable entries of the central directory found from the end record, and how many it declares;
     BadZipFile when there is no directory to read."""
-    tail_len = min(size, 65536 + _EOCD.size)
-    fh.seek(size - tail_len)
-    tail = fh.read(tail_len)
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or at + _EOCD.size > len(tail):
+    end = end_record(fh, size)
+    if end is None:
         raise zipfile.BadZipFile("no end of central directory record")
-    end_at = size - tail_len + at
-    _, _, _, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, at)
+    end_at, count, cd_size, cd_offset = end
     if cd_offset == 0xFFFFFFFF or cd_size == 0xFFFFFFFF or count == 0xFFFF:
         count, cd_size, cd_offset, end_at = _zip64_end(fh, end_at)
     prefix = end_at - cd_size - cd_offset  # data prepended to the archive (self-extracting stubs, polyglots)
@@ -178,6 +182,19 @@ def _central_directory(fh: BinaryIO, size: int) -> tuple[list[zipfile.ZipInfo], 
     if not infos and count:
         raise zipfile.BadZipFile("central directory has no readable entry")
     return infos, count
+
+
+def end_record(fh: BinaryIO, size: int) -> tuple[int, int, int, int] | None:
+    """(offset, entries, directory size, directory offset) of the last end-of-central-directory record in
+    the file's final 64 KiB (where a comment can push it), or None."""
+    tail_len = min(size, 65536 + _EOCD.size)
+    fh.seek(size - tail_len)
+    tail = fh.read(tail_len)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + _EOCD.size > len(tail):
+        return None
+    _, _, _, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, at)
+    return size - tail_len + at, count, cd_size, cd_offset
 
 
 def _zip64_end(fh: BinaryIO, end_at: int) -> tuple[int, int, int, int]:
