@@ -119,7 +119,7 @@ def _has_tool_table(pyproject: str) -> bool:
     if b"modelaudit" not in raw and b"\\u" not in raw.lower():
         return False  # cannot name our table (a quoted key may spell it with \u escapes): not parsed
     try:
-        data = _read_toml(pyproject)
+        data = _parse_toml(raw, pyproject)
     except PolicyError:
         # a broken pyproject.toml matters only when it was meant to carry our table
         if b"tool.modelaudit" in raw:
@@ -147,17 +147,23 @@ def load_policy(path: str) -> Policy:
 
 
 def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        raise PolicyError(f"policy file not found: {path}") from None
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from None
+    return _parse_toml(raw, path)
+
+
+def _parse_toml(raw: bytes, path: str) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on Python 3.10 only
         import tomli as tomllib
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise PolicyError(f"policy file not found: {path}") from None
-    except OSError as exc:
-        raise PolicyError(f"cannot read policy file {path}: {exc.strerror or exc}") from None
+        return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PolicyError(f"{path}: invalid TOML: {exc}") from None
 
