@@ -235,13 +235,16 @@ class GgufParser:
             self.emit("MA-G002", f"Key #{index} is {n} bytes long (the format allows {MAX_KEY})",
                       {"index": index, "length": n})
             return f"<key #{index}>"
-        raw = self.reader.take(n, f"key #{index}")
+        return self._utf8(self.reader.take(n, f"key #{index}"), "MA-G002", "Key", "key")
+
+    def _utf8(self, raw: bytes, code: str, what: str, detail: str) -> str:
+        """`raw` as text; bytes that are not UTF-8 are reported (as `what`) and shown replaced."""
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
-            key = raw.decode("utf-8", "replace")
-            self.emit("MA-G002", f"Key {key!r} is not valid UTF-8", {"key": key})
-            return key
+            text = raw.decode("utf-8", "replace")
+            self.emit(code, f"{what} {text!r} is not valid UTF-8", {detail: text})
+            return text
 
     def _alignment(self, vtype: int) -> None:
         if vtype != 4:
@@ -351,13 +354,8 @@ class GgufParser:
         if n > MAX_NAME:
             raise Malformed("MA-G003", f"Tensor #{index} name is {n} bytes long (at most {MAX_NAME})",
                             index=index, length=n)
-        raw = self.reader.take(n, f"name of tensor #{index}", "MA-G003")
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            name = raw.decode("utf-8", "replace")
-            self.emit("MA-G003", f"Tensor name {name!r} is not valid UTF-8", {"tensor": name})
-            return name
+        return self._utf8(self.reader.take(n, f"name of tensor #{index}", "MA-G003"), "MA-G003", "Tensor name",
+                          "tensor")
 
     def _tensor_size(self, info: TensorInfo) -> int | None:
         where = {"tensor": info.name}
