@@ -56,17 +56,20 @@ def write(tmp_path, name: str, data: bytes):
     return path
 
 
-def seven_zip(members: dict[str, bytes], rename: dict[str, str] | None = None) -> bytes:
-    """A 7z written by py7zr with a plain header; `rename` patches names py7zr refuses to write
-    (same length, UTF-16 in the header) and fixes the header CRCs."""
+def seven_zip(members: dict[str, bytes], rename: dict[str, str] | None = None, encoded: bool = False) -> bytes:
+    """A 7z written by py7zr, its header plain (or compressed: `encoded`); `rename` patches names py7zr
+    refuses to write (same length, UTF-16 in a plain header) and fixes the header CRCs."""
     py7zr = pytest.importorskip("py7zr")
     buf = io.BytesIO()
     with py7zr.SevenZipFile(buf, "w") as archive:
-        archive.set_encoded_header_mode(False)
+        archive.set_encoded_header_mode(encoded)
         for name, data in members.items():
             archive.writestr(data, name)
+    if not rename:
+        return buf.getvalue()
+    assert not encoded, "names can be patched in a plain header only"
     data = bytearray(buf.getvalue())
-    for old, new in (rename or {}).items():
+    for old, new in rename.items():
         assert len(old) == len(new)
         at = data.find(old.encode("utf-16-le"))
         data[at:at + 2 * len(old)] = new.encode("utf-16-le")

@@ -10,7 +10,6 @@ import bz2
 import gzip
 import io
 import json
-import lzma
 import random
 import struct
 import tarfile
@@ -22,6 +21,7 @@ import pytest
 
 from tests.builders import benign, payload, zip_bytes
 from tests.fuzz.harness import mutants, problems, scan_mutant
+from tests.test_archives import seven_zip
 
 # torch.jit.save writes the TorchScript seed; it is deprecated but still what many checkpoints are
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
@@ -40,16 +40,6 @@ def _tar(members: dict[str, bytes], mode: str = "w") -> bytes:
         link = tarfile.TarInfo("link")
         link.type, link.linkname = tarfile.SYMTYPE, "../../etc/passwd"
         tf.addfile(link)
-    return buf.getvalue()
-
-
-def _seven_zip(members: dict[str, bytes], encoded: bool) -> bytes:
-    py7zr = pytest.importorskip("py7zr")
-    buf = io.BytesIO()
-    with py7zr.SevenZipFile(buf, "w") as archive:
-        archive.set_encoded_header_mode(encoded)
-        for name, data in members.items():
-            archive.writestr(data, name)
     return buf.getvalue()
 
 
@@ -102,8 +92,8 @@ def seeds() -> list[tuple[str, bytes]]:
     manifest = json.dumps({"model": {"handler": "handler.py", "requirementsFile": "req.txt"}}).encode()
     archives = [("model.tar", _tar(members)), ("model.tar.gz", tgz), ("model.tar.xz", _tar(members, "w:xz")),
                 ("evil.pkl.bz2", bz2.compress(payload(2))), ("evil.pkl.gz", gzip.compress(payload(2))),
-                ("model.joblib", zlib.compress(payload(2))), ("plain.7z", _seven_zip(members, encoded=False)),
-                ("nested.7z", _seven_zip({"inner.tar.gz": tgz, "w.pkl": benign(2)}, encoded=True)),
+                ("model.joblib", zlib.compress(payload(2))), ("plain.7z", seven_zip(members, encoded=False)),
+                ("nested.7z", seven_zip({"inner.tar.gz": tgz, "w.pkl": benign(2)}, encoded=True)),
                 ("model.mar", zip_bytes({"MAR-INF/MANIFEST.json": manifest, "handler.py": b"import torch\n",
                                          "model.pkl": payload(2)}, zipfile.ZIP_DEFLATED)),
                 ("scripted.pt", _torchscript())]
