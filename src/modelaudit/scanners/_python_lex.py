@@ -12,6 +12,8 @@ from __future__ import annotations
 import codecs
 import io
 import keyword
+import re
+import sys
 import tokenize
 import unicodedata
 from collections.abc import Callable
@@ -30,6 +32,12 @@ _SKIPPED = frozenset({tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.D
 _FSTRING_START = getattr(tokenize, "FSTRING_START", -1)
 _FSTRING_MIDDLE = getattr(tokenize, "FSTRING_MIDDLE", -2)
 _FSTRING_END = getattr(tokenize, "FSTRING_END", -3)
+# Before 3.12 an f-string is one STRING token and each replacement field is lexed on its own. Fields that
+# hold only names, numbers and operators on one line are lexed by _plain_field with tokenize's own pattern
+# (the same tokens, without a tokenize run per field); anything else goes through tokenize.
+_FIELDS_BY_HAND = sys.version_info < (3, 12)
+_PSEUDO = re.compile(tokenize.PseudoToken, re.UNICODE) if _FIELDS_BY_HAND else None
+_PLAIN_FIELD = re.compile(r"[\x20-\x22\x24-\x5b\x5d-\x7e\t\f]*")  # printable ASCII but '#' and '\\'
 
 
 class SourceError(Exception):
@@ -62,6 +70,9 @@ class Lexed:
     truncated: bool = False  # MAX_TOKENS reached: the tokens after it were not read
     #: identifiers written with compatibility characters (NFKC folds 'ｅｘｅｃ' to 'exec'): (text, line)
     disguised: list[tuple[str, int]] = field(default_factory=list)
+    #: f-string fields read so far (their text, or their tokens on 3.12+): a repeated field adds nothing,
+    #: since the findings and names it gives are kept with the line they are first seen on
+    seen_fields: set[object] = field(default_factory=set)
 
 
 def decode_source(data: bytes) -> tuple[str, str]:
@@ -136,6 +147,14 @@ def _convert(tok: tokenize.TokenInfo, out: Lexed, depth: int) -> Tok:
         if "f" in prefix.lower():
             if depth < MAX_FSTRING_DEPTH:
                 for piece in fstring_fields(body):
+                    if _FIELDS_BY_HAND:
+                        if piece in out.seen_fields:
+                            continue
+                        plain = _plain_field(piece, line)
+                        if plain is not None:
+                            out.seen_fields.add(piece)
+                            out.fragments.append(plain)
+                            continue
                     out.fragments.append(_shift(lex(piece, depth + 1), line, out))
             return Tok("fstr", tok.string, line, col, body.split("{", 1)[0])
         return Tok("str", tok.string, line, col, literal_value(prefix, body))
@@ -148,13 +167,59 @@ def _shift(inner: Lexed, line: int, out: Lexed) -> list[Tok]:
     return [Tok(t.kind, t.text, line, t.col, t.value) for t in inner.tokens]
 
 
+def _plain_field(piece: str, line: int) -> list[Tok] | None:
+    """The tokens tokenize gives for a one-line ASCII field without backslashes or comments (`x!r:>{w}`,
+    `d['k']`), read with tokenize's own pattern and loop; None for any other field, which lex() reads.
+    ERRORTOKEN stands for what no pattern matches; the closing NEWLINE comes only when the brackets
+    balance (tokenize fails at the end otherwise); triple-quoted and nested f-strings go to lex()."""
+    if not _PLAIN_FIELD.fullmatch(piece):
+        return None
+    out: list[Tok] = []
+    end = len(piece)
+    pos = end - len(piece.lstrip(" \t\f"))
+    if pos == end:
+        return out  # a blank line: tokenize reads no token
+    parens = 0
+    match = _PSEUDO.match  # type: ignore[union-attr]
+    while pos < end:
+        found = match(piece, pos)
+        if found is None:
+            out.append(Tok("other", piece[pos], line, pos))
+            pos += 1
+            continue
+        start, pos = found.span(1)
+        if start == pos:
+            continue
+        text, initial = piece[start:pos], piece[start]
+        if initial in "0123456789" or (initial == "." and text != "." and text != "..."):
+            out.append(Tok("num", text, line, start))
+        elif text in tokenize.triple_quoted:
+            return None
+        elif initial in tokenize.single_quoted or text[:2] in tokenize.single_quoted or \
+                text[:3] in tokenize.single_quoted:
+            prefix, _, body = split_literal(text)
+            if "f" in prefix.lower():
+                return None
+            out.append(Tok("str", text, line, start, literal_value(prefix, body)))
+        elif initial.isidentifier():
+            out.append(Tok("name", text, line, start))
+        else:
+            parens += 1 if initial in "([{" else -1 if initial in ")]}" else 0
+            out.append(Tok("op", text, line, start))
+    if parens == 0:
+        out.append(Tok("newline", "", line, end))
+    return out
+
+
 def _add_fstring_run(run: list[tokenize.TokenInfo], out: Lexed) -> None:
     line, col = run[0].start
     middles = [t.string for t in run if t.type == _FSTRING_MIDDLE]
     prefix = run[1].string if len(run) > 1 and run[1].type == _FSTRING_MIDDLE else ""
     inner = [t for t in run[1:-1] if t.type not in (_FSTRING_MIDDLE, _FSTRING_START, _FSTRING_END)
              and t.type not in _SKIPPED]
-    if inner:
+    key = tuple((t.type, t.string) for t in inner)
+    if inner and key not in out.seen_fields:
+        out.seen_fields.add(key)
         sub = Lexed([])
         sub.tokens = [_convert(t, sub, MAX_FSTRING_DEPTH) for t in inner]
         out.fragments.append(sub.tokens)
@@ -182,30 +247,36 @@ def literal_value(prefix: str, body: str) -> str | bytes | None:
 
 
 def fstring_fields(body: str) -> list[str]:
-    """The replacement fields of an f-string body ('{x!r:>{w}}' gives 'x!r:>{w}'), braces balanced."""
+    """The replacement fields of an f-string body ('{x!r:>{w}}' gives 'x!r:>{w}'), braces balanced. A quote
+    opens a string that runs to the same quote; search() and find() step over the characters in between."""
     fields, i, n = [], 0, len(body)
-    while i < n:
+    while (i := body.find("{", i)) >= 0:
         if body.startswith("{{", i):
             i += 2
             continue
-        if body[i] != "{":
-            i += 1
-            continue
-        depth, j, quote = 1, i + 1, ""
-        while j < n and depth:
-            ch = body[j]
-            if quote:
-                quote = "" if ch == quote else quote
-            elif ch in "'\"":
-                quote = ch
+        depth, j = 1, i + 1
+        while depth:
+            found = _FIELD_MARK.search(body, j)
+            if found is None:
+                j = n
+                break
+            ch, j = found.group(), found.end()
+            if ch in "'\"":
+                close = body.find(ch, j)
+                if close < 0:
+                    j = n
+                    break
+                j = close + 1
             elif ch in "{[(":
                 depth += 1
-            elif ch in "}])":
+            else:
                 depth -= 1
-            j += 1
         fields.append(body[i + 1:j - 1 if depth == 0 else j])
         i = j
     return fields
+
+
+_FIELD_MARK = re.compile(r"""[][{}()'"]""")
 
 
 def brackets(tokens: list[Tok]) -> tuple[dict[int, int], dict[int, list[int]]]:
@@ -216,6 +287,8 @@ def brackets(tokens: list[Tok]) -> tuple[dict[int, int], dict[int, list[int]]]:
     pairs = {")": "(", "]": "[", "}": "{"}
     for i, tok in enumerate(tokens):
         if tok.kind != "op":
+            if tok is FRAGMENT_END:
+                stack.clear()  # brackets never pair across f-string fields
             continue
         if tok.text in "([{":
             stack.append(i)
@@ -225,6 +298,9 @@ def brackets(tokens: list[Tok]) -> tuple[dict[int, int], dict[int, list[int]]]:
         elif tok.text == "," and stack:
             commas.setdefault(stack[-1], []).append(i)
     return match, commas
+
+
+FRAGMENT_END = Tok("newline", "", 0)  # put after each f-string field when the fields are read as one list
 
 
 def statements(tokens: list[Tok]) -> list[tuple[int, int]]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from ..model import IssueSeverity
 from . import _python_args as pyargs
 from . import _python_policy as policy
-from ._python_lex import KEYWORDS, Lexed, SourceError, Tok, brackets, lex, statements
+from ._python_lex import FRAGMENT_END, KEYWORDS, Lexed, SourceError, Tok, brackets, lex, statements
 
 MAX_EXEC_DEPTH = 2  # code in string constants passed to exec/eval is analysed this deep
 MAX_MEANINGS = 4  # distinct values one name may be bound to
@@ -82,6 +82,9 @@ class _Module:
         #: token ranges of function bodies whose parameters hide builtins (def f(eval=False): …)
         self.local_builtins: dict[str, tuple[list[int], list[int]]] = {}
         self.expr_depth = 0
+        #: set once every binding is made: then a name's meanings (outside builtin-hiding functions) are fixed
+        self.meanings: dict[str, list[Value | None]] | None = None
+        self.referenced: set[Value] = set()  # plain references already noted and checked (the rest repeat them)
 
     def run(self) -> None:
         main = _Stream(self.lexed.tokens, main=True)
@@ -89,10 +92,14 @@ class _Module:
         skip = self._bind_imports(main.toks, ranges)
         self.local_builtins = _builtin_parameters(main, ranges)
         for _ in range(3):  # aliases of aliases (s = os; f = s.system)
+            before = ({name: list(values) for name, values in self.aliases.items()}, len(self.shadowed))
             self._bind_assignments(main, ranges)
+            if before == ({name: list(values) for name, values in self.aliases.items()}, len(self.shadowed)):
+                break  # nothing changed: another pass would read and bind the same
+        self.meanings = {}
         self._scan(main, skip)
-        for fragment in self.lexed.fragments:
-            self._scan(_Stream(fragment), set())
+        if self.lexed.fragments:  # every f-string field in one pass (a stream per field costs ~50 µs each)
+            self._scan(_fragment_stream(self.lexed.fragments), set())
 
     # --- bindings -----------------------------------------------------------------
     def _bind_imports(self, toks: list[Tok], ranges: list[tuple[int, int]]) -> set[int]:
@@ -160,6 +167,14 @@ class _Module:
     # --- names ----------------------------------------------------------------------
     def resolve(self, name: str, pos: int | None = None) -> list[Value | None]:
         """Every meaning a bare name may have at token `pos` (None: a local value of unknown kind)."""
+        if self.meanings is not None and (pos is None or name not in self.local_builtins):
+            known = self.meanings.get(name)
+            if known is None:
+                known = self.meanings[name] = self._resolve(name, None)
+            return known
+        return self._resolve(name, pos)
+
+    def _resolve(self, name: str, pos: int | None) -> list[Value | None]:
         out: list[Value | None] = list(self.aliases.get(name, ()))
         if name in policy.BUILTINS and name not in self.shadowed and not self._parameter(name, pos):
             out.append(Value("builtins" if name == "__builtins__" else f"builtins.{name}", True))
@@ -195,7 +210,7 @@ class _Module:
                 continue
             prev = toks[i - 1] if i else None
             if prev is not None and prev.kind == "op" and prev.text == ".":
-                if _gadget(toks, i):
+                if _gadget(stream, i):
                     self.report(policy.HIDDEN, f"reads .{tok.text}, a route from any object to interpreter internals "
                                 "(the os module, eval) without naming them", tok.line, f".{tok.text}")
                 continue
@@ -228,7 +243,8 @@ class _Module:
                 j, called = match[j] + 1, False
             else:
                 break
-        if emit and value is not None and not called:
+        if emit and value is not None and not called and value not in self.referenced:
+            self.referenced.add(value)  # a later reference would note and report nothing new
             self._note(value, toks[i].line)
             self._on_reference(value, toks[i].line)
         return value, j
@@ -341,10 +357,15 @@ class _Module:
 class _Stream:
     """A token list with its bracket structure."""
 
-    def __init__(self, toks: list[Tok], main: bool = False) -> None:
+    def __init__(self, toks: list[Tok], main: bool = False, starts: list[int] | None = None) -> None:
         self.toks, self.main = toks, main
         self.match, self.commas = brackets(toks)
         self._markers: dict[str, list[int]] | None = None
+        self.starts = starts or [0]  # first token of each f-string field (fragment streams)
+
+    def floor(self, i: int) -> int:
+        """The first token of the field that holds token i: look-behinds stay inside one field."""
+        return self.starts[bisect_right(self.starts, i) - 1]
 
     def markers_within(self, start: int, end: int) -> list[str]:
         """The decoder names (and `[::-1]`) among tokens start..end: one bisect per marker, however
@@ -491,11 +512,26 @@ def _add_meaning(values: list[Value], value: Value) -> None:
             values[boring] = value
 
 
-def _gadget(toks: list[Tok], i: int) -> bool:
+def _fragment_stream(fragments: list[list[Tok]]) -> _Stream:
+    """The f-string fields as one stream, each followed by FRAGMENT_END twice: brackets do not pair across
+    fields, and look-aheads (a `def` header's `(` two tokens on) and walks stop at the field's end."""
+    toks: list[Tok] = []
+    starts: list[int] = []
+    for fragment in fragments:
+        starts.append(len(toks))
+        toks.extend(fragment)
+        toks.append(FRAGMENT_END)
+        toks.append(FRAGMENT_END)
+    return _Stream(toks, starts=starts)
+
+
+def _gadget(stream: _Stream, i: int) -> bool:
     """`.__globals__`, `.f_globals` …; `.__subclasses__` only in the object-walking shape (().__class__.__base__…)."""
+    toks = stream.toks
     name = toks[i].text
     if name == "__subclasses__":
-        return any(t.text in ("__base__", "__bases__", "__mro__", "object") for t in toks[max(0, i - 8):i])
+        before = toks[max(stream.floor(i), i - 8):i]
+        return any(t.text in ("__base__", "__bases__", "__mro__", "object") for t in before)
     return name in policy.GADGET_ATTRS
 
 

@@ -45,12 +45,36 @@ _SIZED = {0xC4: ("bin", 1), 0xC5: ("bin", 2), 0xC6: ("bin", 4), 0xD9: ("str", 1)
 _FIXEXT = {0xD4: 1, 0xD5: 2, 0xD6: 4, 0xD7: 8, 0xD8: 16}
 
 
+def _plain_sizes() -> list[int]:
+    """Bytes taken by each marker's value when the scanner has nothing to check in it (0: it has): numbers,
+    nil, booleans, empty containers and strings shorter than the 16 characters code checks start at."""
+    sizes = [0] * 256
+    for m in [*range(0x00, 0x80), *range(0xE0, 0x100), 0xC0, 0xC2, 0xC3, 0x80, 0x90]:
+        sizes[m] = 1
+    for m in range(0xA0, 0xB0):  # fixstr of 0-15 bytes
+        sizes[m] = 1 + (m & 0x1F)
+    for m, (_, n) in _FIXED.items():
+        sizes[m] = 1 + n
+    return sizes
+
+
+_PLAIN_SIZE = _plain_sizes()
+# runs of plain values matched in C: one-byte values of any kind, or repeats of one multi-byte marker
+_ONE_BYTE_RUN = re.compile(b"[" + b"".join(re.escape(bytes([m])) for m in range(256) if _PLAIN_SIZE[m] == 1) + b"]*")
+_PLAIN_RUN = [_ONE_BYTE_RUN if size == 1 else
+              re.compile(b"(?:" + re.escape(bytes([m])) + b".{%d})*" % (size - 1), re.DOTALL) if size else None
+              for m, size in enumerate(_PLAIN_SIZE)]
+
+
 class Walker:
     """Iterates over one msgpack object in buf[start:end], yielding (kind, key path, value span)."""
 
-    def __init__(self, buf: Any, start: int = 0, end: int | None = None, max_depth: int = MAX_DEPTH) -> None:
+    def __init__(self, buf: Any, start: int = 0, end: int | None = None, max_depth: int = MAX_DEPTH,
+                 max_elements: int | None = None) -> None:
         self.buf, self.pos, self.end, self.max_depth = buf, start, len(buf) if end is None else end, max_depth
         self.elements = 0
+        # walk() yields every value while this many have been read (the caller stops past it)
+        self.max_elements = max_elements
 
     def _take(self, n: int) -> int:
         if self.pos + n > self.end:
@@ -111,6 +135,18 @@ class Walker:
         """Depth-first over one object with an explicit stack; paths name map keys and array indices."""
         stack: list[list[Any]] = []  # [kind, remaining, path, index, key, expecting_key]
         while True:
+            if stack and stack[-1][0] == "array" and self.pos < self.end and _PLAIN_SIZE[self.buf[self.pos]]:
+                top = stack[-1]
+                skipped = self._skip_plain(top[1])
+                if skipped:  # numbers and short strings: nothing to yield (a float array holds millions)
+                    top[1], top[3] = top[1] - skipped, top[3] + skipped
+                    if tick is not None and self.elements // 65536 != (self.elements - skipped) // 65536:
+                        tick()
+                    while stack and stack[-1][1] == 0:
+                        stack.pop()
+                    if not stack:
+                        return
+                    continue
             if stack and stack[-1][0] == "map" and stack[-1][5]:
                 kind, at, info = self.head()
                 if kind in ("map", "array"):
@@ -138,6 +174,31 @@ class Walker:
             if not stack:
                 return
 
+    def _skip_plain(self, count: int) -> int:
+        """Step over up to `count` values with nothing to check (_PLAIN_SIZE), stopping before any other value,
+        before one the data cuts short (head() reports it) and at max_elements; the number stepped over."""
+        if self.max_elements is not None and count > self.max_elements - self.elements:
+            count = self.max_elements - self.elements
+        buf, pos, end, left = self.buf, self.pos, self.end, count
+        sizes = _PLAIN_SIZE
+        while left > 0 and pos < end:
+            marker = buf[pos]
+            size = sizes[marker]
+            if not size or pos + size > end:
+                break
+            after = pos + size
+            if left == 1 or after >= end or (buf[after] != marker if size > 1 else sizes[buf[after]] != 1):
+                pos, left = after, left - 1  # a run of one: not worth a regex call
+                continue
+            stop = pos + left * size
+            run = _PLAIN_RUN[marker].match(buf, pos, stop if stop < end else end)  # type: ignore[union-attr]
+            taken = (run.end() - pos) // size
+            pos += taken * size
+            left -= taken
+        self.pos = pos
+        self.elements += count - left
+        return count - left
+
     def _key_text(self, kind: str, info: Any) -> str:
         if kind == "str":
             at, n = info
@@ -155,7 +216,7 @@ class MsgpackScanner(BaseScanner):
         where = blob.location
         before = len(result.issues)
         with blob.buffer() as buf:
-            walker = Walker(buf)
+            walker = Walker(buf, max_elements=MAX_ELEMENTS)
             try:
                 counts = self._walk(walker, buf, blob, result, ctx)
             except MsgpackError as exc:
