@@ -1,6 +1,6 @@
 """Run every benchmark in sequence (`make bench`), then print their summary lines together.
 
-    python bench/run_all.py [--quick] [--keep] [--only walker,torch,startup,memory]
+    python bench/run_all.py [--quick] [--keep] [--only walker,torch,startup,memory,text,archive]
 
 Each benchmark runs in its own interpreter, builds its inputs into bench/out/ (git-ignored)
 and deletes the large ones when it ends (unless --keep). Results are ratios against
@@ -22,6 +22,8 @@ SUITE = [
     ("walker", "walker_throughput.py"),
     ("torch", "torch_checkpoint.py"),
     ("memory", "memory.py"),
+    ("text", "text_shapes.py"),
+    ("archive", "archive_members.py"),
 ]
 
 

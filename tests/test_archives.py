@@ -372,14 +372,17 @@ def test_7z_symlink_leaving_the_archive_is_critical(tmp_path):
     assert [i["details"]["entry"] for i in links] == ["d/passwd"] and links[0]["severity"] == "critical"
 
 
+class _Payload:
+    """Pickles as os.system("echo ..."): harmless if ever loaded."""
+
+    def __reduce__(self):
+        return (os.system, ("echo modelaudit-test",))
+
+
 def _payload_pickle() -> bytes:
     import pickle as _pickle
 
-    class _P:
-        def __reduce__(self):
-            return (os.system, ("echo modelaudit-test",))
-
-    return _pickle.dumps(_P())
+    return _pickle.dumps(_Payload())
 
 
 def test_zip_after_other_data_is_scanned_and_reported(tmp_path):
@@ -395,6 +398,52 @@ def test_zip_after_other_data_is_scanned_and_reported(tmp_path):
     codes = {i["rule_code"] for i in result["issues"]}
     assert {"MA-A004", "MA-P001"} <= codes
     assert any("archive/data.pkl" in (i["location"] or "") for i in result["issues"] if i["rule_code"] == "MA-P001")
+
+
+def test_torch_written_zip_after_other_data_is_found(tmp_path):
+    """PyTorch's writer adds a zip64 end record: the directory ends there, not at the plain end record."""
+    import pickle as _pickle
+
+    torch = pytest.importorskip("torch")
+    ckpt = tmp_path / "ckpt.pt"
+    torch.save({"w": torch.zeros(2), "hook": _Payload()}, ckpt)
+    path = tmp_path / "model.pkl"
+    path.write_bytes(_pickle.dumps({"honest": 1}) + ckpt.read_bytes())
+    result = scan(path)
+    assert [i["details"]["prefix_bytes"] for i in issues(result, "MA-A004")] == [len(_pickle.dumps({"honest": 1}))]
+    assert any("data.pkl" in (i["location"] or "") for i in issues(result, "MA-P001")), describe(result)
+
+
+@pytest.mark.parametrize("mode", ["w:", "w:gz"])
+def test_nemo_tar_holding_a_torch_checkpoint_is_clean(tmp_path, mode):
+    """A .nemo is a tar whose last member is a torch zip: zipfile finds that zip from the tar's end, but it
+    is one member of the tar, scanned as such."""
+    torch = pytest.importorskip("torch")
+    ckpt = tmp_path / "model_weights.ckpt"
+    torch.save({"w": torch.zeros(64)}, ckpt)
+    config = tmp_path / "model_config.yaml"
+    config.write_text("target: nemo.collections.asr.models.EncDecCTCModel\nsample_rate: 16000\n")
+    path = tmp_path / "honest.nemo"
+    with tarfile.open(path, mode) as tf:
+        tf.add(config, "./model_config.yaml")
+        tf.add(ckpt, "./model_weights.ckpt")
+    result = scan(path)
+    assert result["issues"] == [] and result["has_errors"] is False, describe(result)
+
+
+def test_zip_after_the_end_of_a_tar_is_reported(tmp_path):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo("readme.txt")
+        info.size = 5
+        tf.addfile(info, io.BytesIO(b"hello"))
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("archive/data.pkl", _payload_pickle())
+    path = tmp_path / "bundle.tar"
+    path.write_bytes(buf.getvalue() + archive.getvalue())
+    result = scan(path)
+    assert issues(result, "MA-A004") and issues(result, "MA-P001"), describe(result)
 
 
 def test_duplicate_member_names_are_all_scanned(tmp_path):

@@ -7,7 +7,12 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import BinaryIO
+
+from .detect import HEAD_SIZE, Detection, detect
+
+_HEAD_KEPT = HEAD_SIZE  # the start of a file is read once, as much as detection looks at
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,33 @@ class Blob:
     def head(self, n: int) -> bytes:
         if self.data is not None:
             return bytes(self.data[:n])
+        if n <= _HEAD_KEPT:
+            return self._start[:n]
+        return self._read_start(n)
+
+    @cached_property
+    def _start(self) -> bytes:
+        """The file's first bytes, read once: detection and then the scanners each look at the start."""
+        return self._read_start(_HEAD_KEPT)
+
+    def tail(self, n: int) -> bytes:
+        """The last `n` bytes (all of them when the blob is smaller)."""
+        start = max(0, self.size - n)
+        if self.data is not None:
+            return bytes(self.data[start:])
+        if self.size <= _HEAD_KEPT:
+            return self._start[start:]  # a small file: the start, already read, is all of it
+        assert self.path is not None
+        with open(self.path, "rb") as fh:
+            fh.seek(start)
+            return fh.read(n)
+
+    @cached_property
+    def detection(self) -> Detection:
+        """The format by content (detect.py), decided once for the engine, the inventory and the scanners."""
+        return detect(self.head(HEAD_SIZE), self.name, self.size)
+
+    def _read_start(self, n: int) -> bytes:
         assert self.path is not None
         with open(self.path, "rb") as fh:
             return fh.read(n)
@@ -48,6 +80,9 @@ class Blob:
         """The whole content as a buffer without copying a file into memory (mmap)."""
         if self.data is not None:
             yield self.data
+            return
+        if self.size <= _HEAD_KEPT:
+            yield self._start  # a small file: the start, already read, is all of it
             return
         assert self.path is not None
         with open(self.path, "rb") as fh:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .config import ScanConfig
 from .errors import ScanTimeout
@@ -28,6 +28,8 @@ class ScanContext:
     inventory: Inventory | None = None
     #: decompressed bytes shared by every container inside one top-level file (see spool.ByteBudget)
     inflation: ByteBudget = field(init=False)
+    #: scanner classes the engine chose per format for members, so an archive of many members chooses once
+    member_scanners: dict[str, list[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.inflation = ByteBudget(self.config.limits.max_decompressed, self.check_deadline)

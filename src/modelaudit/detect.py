@@ -73,8 +73,9 @@ class Detection:
 
 
 def detect(head: bytes, name: str, size: int | None = None) -> Detection:
-    ext = os.path.splitext(name.lower())[1]
-    fmt = _code_or_config(_booster_or_xml(content_format(head, size), head, ext, size), head, name.lower(), ext)
+    base = os.path.basename(name.lower())  # some formats go by their file name
+    ext = os.path.splitext(base)[1]
+    fmt = _code_or_config(_booster_or_xml(content_format(head, size), head, ext, size), head, base, ext)
     if fmt == "zip" and ext == ".keras":
         fmt = "keras_zip"  # Keras opens any zip named .keras as a model archive
     expected = None
@@ -89,7 +90,7 @@ def detect(head: bytes, name: str, size: int | None = None) -> Detection:
         # trust the extension so that their scanner, not the text check, decides
         fmt = ext[1:]
         expected = None
-    tensorflow = _tensorflow_format(name.lower(), ext, head, fmt)
+    tensorflow = _tensorflow_format(base, ext, head, fmt)
     if tensorflow is not None:
         fmt, expected = tensorflow
     return Detection(fmt, ext, expected)
@@ -100,11 +101,11 @@ _NOT_MAGIC = _TEXTLIKE | {"unknown", "pb", "zlib", "lzma", "pickle"}  # what a f
 _CONTROL = frozenset(range(0x20)) - {0x09, 0x0A, 0x0D}
 
 
-def _tensorflow_format(name: str, ext: str, head: bytes, fmt: str) -> tuple[str, str | None] | None:
+def _tensorflow_format(base: str, ext: str, head: bytes, fmt: str) -> tuple[str, str | None] | None:
     """TensorFlow protobufs, recognised by name: protobuf has no magic (format, expected)."""
     if ext == ".pbtxt":
         return ("pbtxt", None) if fmt in _TEXTLIKE or fmt == "unknown" else (fmt, "tensorflow text protobuf")
-    if os.path.basename(name) in _TF_PROTOBUF_NAMES:
+    if base in _TF_PROTOBUF_NAMES:
         # TensorFlow parses these whatever their first bytes look like
         return ("pb", None) if fmt in _NOT_MAGIC else (fmt, "tensorflow protobuf")
     if ext == ".meta" and (fmt == "unknown" or (fmt in _TEXTLIKE and any(b in _CONTROL for b in head[:4096]))):
@@ -115,6 +116,8 @@ def _tensorflow_format(name: str, ext: str, head: bytes, fmt: str) -> tuple[str,
 _UBJSON_INT = {b"i": 1, b"U": 1, b"I": 2, b"l": 4, b"L": 8}
 _XGB_JSON = re.compile(rb'\A\s*\{\s*"learner"\s*:\s*\{')
 _XGB_GBMS = (b"gbtree", b"gblinear", b"dart")
+_LIGHTGBM = re.compile(rb"tree\r?\nversion=")
+_MARKUP = re.compile(rb"[\xef\xbb\xbf \t\r\n]*<")  # a tag after any byte-order mark and blank space
 
 
 def _booster_or_xml(fmt: str, head: bytes, ext: str, size: int | None) -> str:
@@ -129,10 +132,9 @@ def _booster_or_xml(fmt: str, head: bytes, ext: str, size: int | None) -> str:
         return "xgboost_binary"
     if fmt == "json" and _XGB_JSON.match(head) and (b'"version"' in head or (size or 0) > len(head)):
         return "xgboost_json"
-    if fmt == "text" and re.match(rb"tree\r?\nversion=", head):
+    if fmt == "text" and _LIGHTGBM.match(head):
         return "lightgbm"
-    if fmt == "text" and head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") and (
-            ext in (".pmml", ".xml") or b"<PMML" in head):
+    if fmt == "text" and _MARKUP.match(head) and (ext in (".pmml", ".xml") or b"<PMML" in head):
         return "xml"
     return fmt
 
@@ -158,9 +160,8 @@ def _xgboost_legacy(head: bytes, start: int) -> bool:
     return head[pos + 8:pos + 8 + gbm_len] in _XGB_GBMS
 
 
-def _code_or_config(fmt: str, head: bytes, name: str, ext: str) -> str:
+def _code_or_config(fmt: str, head: bytes, base: str, ext: str) -> str:
     """Formats decided by name among text files: code, scripts, model configs; TorchServe archives."""
-    base = os.path.basename(name)
     if fmt == "zip" and ext == ".mar":
         return "torchserve"
     if fmt == "script":  # a shebang
@@ -187,9 +188,41 @@ def detect_path(path: str) -> Detection:
     return detect(head, os.path.basename(path), os.path.getsize(path))
 
 
+_GGML_MAGICS = (b"lmgg", b"fmgg", b"tjgg", b"algg", b"ggla", b"ggjt", b"ggmf", b"ggml")
+_MACHO_MAGICS = (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
+# Every start _signature_format looks for: content that has none of them (text, tensor bytes, most
+# archive members) skips its checks. Flatbuffer identifiers (TFLite, ExecuTorch) sit at offset 4.
+_SIGNATURE_STARTS = (TORCH_LEGACY_MAGIC, b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY", b"GGUF", *_GGML_MAGICS,
+                     b"\x89HDF\r\n\x1a\n", b"\x7fELF", *_MACHO_MAGICS, b"MZ", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00",
+                     b"7z\xbc\xaf\x27\x1c", b"\x04\x22\x4d\x18", b"\x28\xb5\x2f\xfd", b"ZF0x")
+
+
 def content_format(head: bytes, size: int | None = None) -> str:  # noqa: PLR0911 - a flat table reads best
     if not head:
         return "empty"
+    if head.startswith(_SIGNATURE_STARTS) or head[4:6] in (b"TF", b"ET"):
+        fmt = _signature_format(head)
+        if fmt is not None:
+            return fmt
+    if len(head) > 262 and head[257:262] == b"ustar":
+        return "tar"
+    if _hdf5_after_user_block(head):
+        return "hdf5"  # whatever the user block looks like, HDF5 readers (h5py, Keras) open the file
+    if _is_safetensors(head, size):
+        return "safetensors"
+    if pickle_ops.probe(head):  # before zlib: "(S" and "(d" also pass zlib's header check
+        return "pickle"
+    if _is_zlib(head):
+        return "zlib"
+    if head.startswith(b"]\x00\x00") and len(head) >= 13:
+        return "lzma"
+    if head.startswith(b"#!"):
+        return "script"
+    return _text_format(head)
+
+
+def _signature_format(head: bytes) -> str | None:  # noqa: PLR0911 - a flat table reads best
+    """Formats told by a magic number (in this order: a few heads could pass two checks)."""
     if head.startswith(TORCH_LEGACY_MAGIC):
         return "pytorch_legacy"
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
@@ -198,12 +231,11 @@ def content_format(head: bytes, size: int | None = None) -> str:  # noqa: PLR091
         return "numpy"
     if head.startswith(b"GGUF"):
         return "gguf"
-    if head[:4] in (b"lmgg", b"fmgg", b"tjgg", b"algg", b"ggla", b"ggjt", b"ggmf", b"ggml"):
+    if head[:4] in _GGML_MAGICS:
         return "ggml"
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return "hdf5"
-    if head.startswith(b"\x7fELF") or head[:4] in (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf",
-                                                   b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe"):
+    if head.startswith(b"\x7fELF") or head[:4] in _MACHO_MAGICS:
         return "executable"
     if head.startswith(b"MZ") and _is_pe(head):
         return "executable"
@@ -225,21 +257,7 @@ def content_format(head: bytes, size: int | None = None) -> str:  # noqa: PLR091
         return "zstd"
     if head.startswith(b"ZF0x") and len(head) > 22 and all(c in b"0123456789abcdefx " for c in head[2:21]):
         return "joblib_zfile"  # joblib.load still reads its pre-0.10 compressed format
-    if len(head) > 262 and head[257:262] == b"ustar":
-        return "tar"
-    if _hdf5_after_user_block(head):
-        return "hdf5"  # whatever the user block looks like, HDF5 readers (h5py, Keras) open the file
-    if _is_safetensors(head, size):
-        return "safetensors"
-    if pickle_ops.probe(head):  # before zlib: "(S" and "(d" also pass zlib's header check
-        return "pickle"
-    if _is_zlib(head):
-        return "zlib"
-    if head.startswith(b"]\x00\x00") and len(head) >= 13:
-        return "lzma"
-    if head.startswith(b"#!"):
-        return "script"
-    return _text_format(head)
+    return None
 
 
 def zip_flavour(head: bytes) -> str:

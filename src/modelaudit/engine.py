@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from .blob import Blob
 from .config import ScanConfig
 from .context import ScanContext
-from .detect import HEAD_SIZE, detect
 from .errors import BudgetExceeded, MissingDependency, ScanTimeout
 from .model import Asset, Check, FileResult, Issue, IssueSeverity
 from .rules import RULES
@@ -167,14 +166,16 @@ def scan_task(task: Task, config: ScanConfig) -> FileResult:
         from .inventory import Inventory
 
         inventory = Inventory(path)
+    size = None
     try:
         blob = Blob.from_path(path)
+        size = blob.size
         fmt = _scan_top(blob, result, config, task.over_total, task.explicit, scanners_used, inventory)
     except OSError as exc:
         result.report("MA-S010", f"Cannot read file: {exc.strerror or exc}", path, {"error": str(exc)})
         result.mark_incomplete()
     issues = _apply_policy(result.issues, config)
-    asset = Asset(path, fmt, _size(path))
+    asset = Asset(path, fmt, size if size is not None else _size(path))
     return FileResult(path=path, format=fmt, scanners=tuple(scanners_used), issues=tuple(issues),
                       checks=tuple(result.checks), bytes_scanned=result.bytes_scanned,
                       complete=result.complete, assets=(inventory.asset(asset) if inventory else asset,),
@@ -189,7 +190,7 @@ def _scan_top(blob: Blob, result: ScanResult, config: ScanConfig, over_total: in
         result.report("MA-S001", f"File too large to scan: {blob.size} bytes (max: {limits.max_file_size})",
                       blob.location, {"size": blob.size, "max_file_size": limits.max_file_size})
         result.mark_incomplete()
-        return detect(blob.head(HEAD_SIZE), blob.name, blob.size).format
+        return blob.detection.format
     if over_total is not None:
         result.report("MA-S002", f"Total scan size limit reached: {over_total} bytes "
                       f"(max: {limits.max_total_size})", blob.location, {"max_total_size": limits.max_total_size})
@@ -211,7 +212,7 @@ def _scan_blob(blob: Blob, result: ScanResult, ctx: ScanContext, scanners_used: 
         result.report("MA-S012", f"Nesting deeper than {ctx.limits.max_depth} levels; not scanned", blob.location)
         result.mark_incomplete()
         return "unknown"
-    detection = detect(blob.head(HEAD_SIZE), blob.name, blob.size)
+    detection = blob.detection
     fmt = detection.format
     ctx.record(blob, fmt)
     if detection.mismatch:
@@ -221,7 +222,7 @@ def _scan_blob(blob: Blob, result: ScanResult, ctx: ScanContext, scanners_used: 
                                                  "detected": fmt})
     elif detection.extension == ".bin" and fmt not in ("unknown", "empty"):
         result.report("MA-S008", f"Detected {fmt} format in .bin file", blob.location, {"format": fmt})
-    scanners = _select(fmt, path, ctx.config)
+    scanners = _select(fmt, path, ctx.config) if path is not None else _member_scanners(fmt, ctx)
     if not scanners:
         if fmt not in _NOT_SCANNED_QUIETLY and (explicit or ctx.config.strict or fmt != "unknown"):
             what = "Unknown or unhandled format" if fmt == "unknown" else f"Unknown or unhandled format: {fmt}"
@@ -240,16 +241,16 @@ def _scan_blob(blob: Blob, result: ScanResult, ctx: ScanContext, scanners_used: 
 def _scan_hidden_zip(blob: Blob, fmt: str, result: ScanResult, ctx: ScanContext, scanners_used: list[str]) -> None:
     """A zip behind other data is read by zipfile-based loaders: report it and scan it too.
     TFLite files carry such a zip of associated files by design: it is scanned, not reported."""
-    from .scanners._zip import zip_prefix_length
+    from .scanners._zip import zip_fills_tar_member, zip_prefix_length
 
     prefix = zip_prefix_length(blob)
-    if prefix is None:
+    if prefix is None or (fmt == "tar" and zip_fills_tar_member(blob, prefix)):
         return
     if fmt != "tflite":
         result.report("MA-A004", f"A zip archive follows {prefix} bytes of other data: loaders that read from the start "
                       "and loaders that find the zip from its end see different content; both were scanned",
                       blob.location, {"prefix_bytes": prefix})
-    for scanner_cls in _select("zip", None, ctx.config):
+    for scanner_cls in _member_scanners("zip", ctx):
         if scanner_cls.name not in scanners_used:
             scanners_used.append(scanner_cls.name)
         _run_scanner(scanner_cls, blob, result, ctx)
@@ -258,14 +259,23 @@ def _scan_hidden_zip(blob: Blob, fmt: str, result: ScanResult, ctx: ScanContext,
 def _select(fmt: str, path: str | None, config: ScanConfig) -> list[type[BaseScanner]]:
     chosen = []
     for cls in SCANNER_REGISTRY:
-        if config.scanners and cls.name not in config.scanners:
+        if cls.formats:
+            if fmt not in cls.formats or not cls.is_builtin_style():
+                continue  # the test that rules out most classes, so it comes first
+        elif path is None:
+            continue  # a plugin that matches by path has no path to look at
+        if (config.scanners and cls.name not in config.scanners) or cls.name in config.exclude_scanners:
             continue
-        if cls.name in config.exclude_scanners:
-            continue
-        if cls.formats and fmt in cls.formats and cls.is_builtin_style():
+        if cls.formats or _plugin_handles(cls, path):
             chosen.append(cls)
-        elif not cls.formats and path is not None and _plugin_handles(cls, path):
-            chosen.append(cls)
+    return chosen
+
+
+def _member_scanners(fmt: str, ctx: ScanContext) -> list[type[BaseScanner]]:
+    """_select without path plugins (members, streams, a zip behind a file), chosen once per top-level file."""
+    chosen = ctx.member_scanners.get(fmt)
+    if chosen is None:
+        chosen = ctx.member_scanners[fmt] = _select(fmt, None, ctx.config)
     return chosen
 
 

@@ -73,9 +73,7 @@ class Inventory:
             self.read = True
         elif rel not in self._members:
             if fmt is None:
-                from .detect import HEAD_SIZE, detect
-
-                fmt = detect(blob.head(HEAD_SIZE), blob.name, blob.size).format
+                fmt = blob.detection.format
             self._members[rel] = Asset(rel, fmt, blob.size, sha256_blob(blob, tick))
         elif fmt is not None and self._members[rel].type != fmt:
             old = self._members[rel]

@@ -59,7 +59,7 @@ def spooled_blob(stream: BinaryIO, location: str, name: str, depth: int, budget:
     first = b""
     if size_hint is not None and size_hint <= IN_MEMORY_LIMIT:
         want = IN_MEMORY_LIMIT if remaining is None else min(remaining, IN_MEMORY_LIMIT)
-        data = stream.read(want + 1)
+        data = _read_at_most(stream, want + 1, size_hint + 1)
         budget.charge(len(data), location, len(data))
         if len(data) <= IN_MEMORY_LIMIT:
             yield Blob.from_bytes(data, location, name=name, depth=depth)
@@ -81,3 +81,14 @@ def spooled_blob(stream: BinaryIO, location: str, name: str, depth: int, budget:
         yield Blob(location=location, size=written, path=path, depth=depth, name=name)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _read_at_most(stream: BinaryIO, limit: int, expected: int) -> bytes:
+    """stream.read(limit), asking for the `expected` size first: a buffered read sized by the limit
+    allocates all of it (32 MiB) for every small member. A stream longer than expected is still read
+    up to the limit."""
+    first = min(expected, limit)
+    data = stream.read(first)
+    if len(data) < first or len(data) == limit:
+        return data  # the end of the stream, or the limit
+    return data + stream.read(limit - len(data))

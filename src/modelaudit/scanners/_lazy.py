@@ -72,8 +72,13 @@ class LazyScanner(BaseScanner, metaclass=_LazyMeta):
 
     @classmethod
     def real(cls) -> type[BaseScanner]:
-        module, qualname = cls._target  # type: ignore[misc]
-        return getattr(importlib.import_module(f"{__package__}.{module}"), qualname)
+        # resolved once: the engine instantiates a scanner for every archive member it reads
+        resolved = cls.__dict__.get("_resolved")
+        if resolved is None:
+            module, qualname = cls._target  # type: ignore[misc]
+            resolved = getattr(importlib.import_module(f"{__package__}.{module}"), qualname)
+            cls._resolved = resolved
+        return resolved
 
     @classmethod
     def is_builtin_style(cls) -> bool:

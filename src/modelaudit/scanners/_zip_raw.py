@@ -5,7 +5,7 @@
 * read_stored: a small stored member in two reads, when zipfile would accept it.
 * LenientZip: the archive listed from its central directory by this module, for archives whose
   directory zipfile refuses outright (a name flagged UTF-8 that is not, for one) but other readers load.
-* end_record: where the end-of-central-directory record is (also how _zip finds data prepended to a zip).
+* locate_directory: where the central directory is (also how _zip finds data prepended to a zip).
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ _ZIP64_LOCATOR = struct.Struct("<4sLQL")
 _ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
 _ENTRY = struct.Struct("<4s4B4HL2L5H2L")  # central directory file header
 _MAX_ENTRIES = 1_000_000  # a bound of its own: check_member_names applies the configured one
+END_SIGNATURE = b"PK\x05\x06"
+END_RECORD_SIZE = _EOCD.size
+END_SEARCH = 65536 + _EOCD.size  # the end record is in the file's final bytes, after at most a 64 KiB comment
 
 
 def read_stored(zf: zipfile.ZipFile | LenientZip, info: zipfile.ZipInfo) -> bytes | None:
@@ -157,12 +160,10 @@ class LenientZip:
 def _central_directory(fh: BinaryIO, size: int) -> tuple[list[zipfile.ZipInfo], int]:
     """The readable entries of the central directory found from the end record, and how many it declares;
     BadZipFile when there is no directory to read."""
-    end = end_record(fh, size)
-    if end is None:
+    found = locate_directory(fh, size)
+    if found is None:
         raise zipfile.BadZipFile("no end of central directory record")
-    end_at, count, cd_size, cd_offset = end
-    if cd_offset == 0xFFFFFFFF or cd_size == 0xFFFFFFFF or count == 0xFFFF:
-        count, cd_size, cd_offset, end_at = _zip64_end(fh, end_at)
+    end_at, count, cd_size, cd_offset = found
     prefix = end_at - cd_size - cd_offset  # data prepended to the archive (self-extracting stubs, polyglots)
     if prefix < 0 or cd_size > size:
         raise zipfile.BadZipFile("central directory lies outside the file")
@@ -187,29 +188,46 @@ def _central_directory(fh: BinaryIO, size: int) -> tuple[list[zipfile.ZipInfo], 
 def end_record(fh: BinaryIO, size: int) -> tuple[int, int, int, int] | None:
     """(offset, entries, directory size, directory offset) of the last end-of-central-directory record in
     the file's final 64 KiB (where a comment can push it), or None."""
-    tail_len = min(size, 65536 + _EOCD.size)
+    tail_len = min(size, END_SEARCH)
     fh.seek(size - tail_len)
     tail = fh.read(tail_len)
-    at = tail.rfind(b"PK\x05\x06")
+    at = tail.rfind(END_SIGNATURE)
     if at < 0 or at + _EOCD.size > len(tail):
         return None
     _, _, _, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, at)
     return size - tail_len + at, count, cd_size, cd_offset
 
 
-def _zip64_end(fh: BinaryIO, end_at: int) -> tuple[int, int, int, int]:
-    """(entries, directory size, directory offset, record offset) from the zip64 end record."""
-    fh.seek(max(0, end_at - _ZIP64_LOCATOR.size))
-    locator = fh.read(_ZIP64_LOCATOR.size)
-    if len(locator) < _ZIP64_LOCATOR.size or locator[:4] != b"PK\x06\x07":
+def locate_directory(fh: BinaryIO, size: int) -> tuple[int, int, int, int] | None:
+    """(where the central directory ends, entries, directory size, directory offset), or None.
+
+    Like zipfile, the zip64 end record is used whenever its locator sits right before the end record,
+    whatever the plain record says: writers such as PyTorch's always add one, and the directory then
+    ends where that record starts, not at the plain end record."""
+    end = end_record(fh, size)
+    if end is None:
+        return None
+    end_at, count, cd_size, cd_offset = end
+    zip64 = _zip64_end(fh, end_at)
+    if zip64 is not None:
+        return zip64
+    if cd_offset == 0xFFFFFFFF or cd_size == 0xFFFFFFFF or count == 0xFFFF:
         raise zipfile.BadZipFile("zip64 end record expected but not found")
+    return end_at, count, cd_size, cd_offset
+
+
+def _zip64_end(fh: BinaryIO, end_at: int) -> tuple[int, int, int, int] | None:
+    """(record offset, entries, directory size, directory offset) from a zip64 end record, if there is one."""
     record_at = end_at - _ZIP64_LOCATOR.size - _ZIP64_EOCD.size
-    fh.seek(max(0, record_at))
-    record = fh.read(_ZIP64_EOCD.size)
-    if len(record) < _ZIP64_EOCD.size or record[:4] != b"PK\x06\x06":
-        raise zipfile.BadZipFile("zip64 end record expected but not found")
-    _, _, _, _, _, _, _, count, cd_size, cd_offset = _ZIP64_EOCD.unpack(record)
-    return count, cd_size, cd_offset, record_at
+    if record_at < 0:
+        return None
+    fh.seek(record_at)
+    tail = fh.read(_ZIP64_EOCD.size + _ZIP64_LOCATOR.size)
+    if len(tail) < _ZIP64_EOCD.size + _ZIP64_LOCATOR.size or tail[_ZIP64_EOCD.size:][:4] != b"PK\x06\x07" \
+            or tail[:4] != b"PK\x06\x06":
+        return None
+    _, _, _, _, _, _, _, count, cd_size, cd_offset = _ZIP64_EOCD.unpack_from(tail)
+    return record_at, count, cd_size, cd_offset
 
 
 def _info(fields: tuple, raw_name: bytes, extra: bytes, prefix: int) -> zipfile.ZipInfo:

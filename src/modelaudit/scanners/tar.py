@@ -24,6 +24,16 @@ def link_target(member: tarfile.TarInfo) -> str:
     return target
 
 
+def _normalized(name: str) -> str:
+    return posixpath.normpath(name.replace("\\", "/"))
+
+
+def _link_above(name: str, links: set[str]) -> str | None:
+    """The nearest-the-root folder of `name` that an earlier entry made a link, if any."""
+    parents = _normalized(name).split("/")[:-1]
+    return next((p for p in ("/".join(parents[:i]) for i in range(1, len(parents) + 1)) if p in links), None)
+
+
 class _Clamped:
     """The blob's file as tarfile sees it: reads and seeks never reach past the end. tarfile reads an
     extended header (PAX records, GNU long names) in one call sized by the header itself, and seeks to
@@ -31,17 +41,21 @@ class _Clamped:
     (OverflowError, ValueError) instead of ending the archive as truncated."""
 
     def __init__(self, fh: BinaryIO, size: int) -> None:
-        self._fh, self._size = fh, size
+        # the position is kept here: a buffered file's tell() is a system call, and tarfile asks often
+        self._fh, self._size, self._pos = fh, size, fh.tell()
 
     def read(self, n: int | None = -1) -> bytes:
-        left = max(0, self._size - self._fh.tell())
-        return self._fh.read(left if n is None or n < 0 else min(n, left))
+        left = max(0, self._size - self._pos)
+        data = self._fh.read(left if n is None or n < 0 else min(n, left))
+        self._pos += len(data)
+        return data
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        return self._fh.seek(min(max(offset, 0), self._size) if whence == 0 else offset, whence)
+        self._pos = self._fh.seek(min(max(offset, 0), self._size) if whence == 0 else offset, whence)
+        return self._pos
 
     def tell(self) -> int:
-        return self._fh.tell()
+        return self._pos
 
     def seekable(self) -> bool:
         return True
@@ -99,14 +113,12 @@ class TarScanner(BaseScanner):
         if unsafe_member_name(name):
             result.report("MA-A001", f"Archive entry {name} attempted path traversal outside the archive",
                           location, {"entry": name})
-        normalized = posixpath.normpath(name.replace("\\", "/"))
-        parents = normalized.split("/")[:-1]
-        through = next((p for p in ("/".join(parents[:i]) for i in range(1, len(parents) + 1)) if p in links), None)
+        through = _link_above(name, links) if links else None  # most archives hold no link at all
         if through is not None:
             result.report("MA-A005", f"Archive entry {name} is written through the link {through}", location,
                           {"entry": name, "link": through})
         if member.issym() or member.islnk():
-            links.add(normalized)
+            links.add(_normalized(name))
             target = link_target(member)
             if unsafe_member_name(target):
                 kind = "symbolic link" if member.issym() else "hard link"
