@@ -444,9 +444,25 @@ _TABLE: tuple[Rule, ...] = (
     Rule("MA-C002", "Credential in model metadata", W,
          "A secret (cloud key, token or private key) is embedded in the model's metadata and is published with "
          "the model.", "CWE-798"),
+    # --- configs that instantiate callables -------------------------------------
+    Rule("MA-I001", "Config instantiates a dangerous callable", C,
+         "A `_target_` key names a callable that Hydra/OmegaConf instantiation imports and calls with the "
+         "sibling keys as arguments (NeMo restores .nemo archives this way, CVE-2025-23304; hub mixins and "
+         "safetensors metadata configs too): this one runs commands, evaluates code or touches files or the "
+         "network.", "CWE-94"),
+    Rule("MA-I002", "YAML tag constructs Python objects", C,
+         "A !!python/object/apply, /object or /object/new tag makes yaml.load with the default or unsafe loader "
+         "call a Python callable while reading the file (CVE-2017-18342, CVE-2020-1747): critical when it is "
+         "dangerous, a warning when it is not known to be harmless. A /name or /module tag only imports, and is "
+         "reported when what it names is dangerous (mkdocs configs name their extensions this way).", "CWE-502"),
     # --- containers of pickles ---------------------------------------------------
     Rule("MA-T001", "Malformed PyTorch checkpoint", W,
          "The checkpoint does not have the structure torch writes; loaders may still read parts of it.", "CWE-20"),
+    Rule("MA-T002", "torch.export program runs code", C,
+         "A .pt2 program (torch.export.save) holds a node target, symbolic expression or guard line that is not "
+         "what the exporter writes. torch.export.load resolves targets by getattr on torch, operator and math, "
+         "evaluates expressions with sympy.sympify and compiles guard lines with exec, so such a string runs "
+         "code when the program is loaded or its module() is built.", "CWE-94"),
     Rule("MA-J001", "Decompression budget exceeded", W,
          "The compressed data inflates past the configured budget (a decompression bomb or a very large file); "
          "the rest was not scanned.", "CWE-409", coverage=True),

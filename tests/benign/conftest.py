@@ -348,3 +348,99 @@ def _plain(root: Path) -> None:
     # argument-checked helper (scanners/_pickle_relaxations.py); test_benign_corpus.py covers more.
     (root / "plain.dill").write_bytes(dill.dumps(data))
     (root / "config.json").write_text(json.dumps({"architectures": ["Tiny"], "hidden_size": 16}))
+
+
+# ------------------------------------------------------ honest callables (scanners/_pickle_honest.py)
+@builds("sk_callables.joblib", "sk_callables_p2.pkl", "sk_callables_p5.pkl")
+def _sklearn_callables(root: Path) -> None:
+    import joblib
+    import numpy as np
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer, TransformedTargetRegressor, make_column_selector
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.feature_selection import SelectPercentile, mutual_info_classif
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    x, y = _xy()
+    frame = pd.DataFrame({"num": np.arange(20.0), "cat": ["a", "b"] * 10})
+    models = {
+        "log1p": FunctionTransformer(np.log1p, inverse_func=np.expm1).fit(np.abs(x)),
+        "target_log": TransformedTargetRegressor(Ridge(), func=np.log1p, inverse_func=np.expm1).fit(x, np.abs(y)),
+        "scoring": GridSearchCV(LogisticRegression(), {"C": [1.0]}, scoring=["accuracy", "f1"], refit="f1",
+                                cv=2).fit(x, y),
+        "selector": ColumnTransformer([("n", StandardScaler(), make_column_selector(dtype_include=np.number))]
+                                      ).fit(frame),
+        "mutual_info": SelectPercentile(mutual_info_classif, percentile=50).fit(x, y),
+        # categorical features: the preprocessor keeps functools.partial(check_array, ...)
+        "hgb_categorical": HistGradientBoostingRegressor(max_iter=2, categorical_features=[0]).fit(
+            np.c_[np.arange(80) % 3, x], y),
+    }
+    joblib.dump(models, root / "sk_callables.joblib")
+    for proto in (2, 5):
+        (root / f"sk_callables_p{proto}.pkl").write_bytes(pickle.dumps(models, protocol=proto))
+
+
+@builds("torch_module_hooks.pt", "torch_module_hooks_legacy.pt")
+def _torch_module_hooks(root: Path) -> None:
+    import torch
+    import torch.nn.utils.prune as prune
+    from torch import nn
+    from torch.utils.data import ConcatDataset, Subset, TensorDataset
+
+    torch.manual_seed(0)
+    pruned = nn.Linear(4, 4)
+    prune.l1_unstructured(pruned, "weight", 0.5)
+    dataset = TensorDataset(torch.ones(4, 2), torch.zeros(4))
+    objects = {
+        "weight_norm": nn.utils.weight_norm(nn.Conv1d(2, 2, 3)),  # the old hook style vocoders still ship
+        "spectral_norm": nn.utils.spectral_norm(nn.Linear(4, 4)), "pruned": pruned,
+        "uninitialized": nn.UninitializedBuffer(), "steps": range(3),  # protocol 2 writes range as xrange
+        "datasets": [dataset, Subset(dataset, [0, 1]), ConcatDataset([dataset, dataset])],
+        "policy": torch.distributions.Normal(torch.zeros(2), torch.ones(2)),
+        "prior": torch.distributions.TransformedDistribution(torch.distributions.Uniform(0.0, 1.0),
+                                                             [torch.distributions.transforms.ExpTransform()]),
+        "jagged": torch.nested.nested_tensor([torch.ones(2, 3), torch.ones(4, 3)], layout=torch.jagged),
+    }
+    torch.save(objects, root / "torch_module_hooks.pt")
+    torch.save(objects, root / "torch_module_hooks_legacy.pt", _use_new_zipfile_serialization=False)
+
+
+@builds("torch_quantized_lstm.pt")
+def _torch_quantized_lstm(root: Path) -> None:
+    import torch
+    from torch import nn
+
+    model = nn.Sequential(nn.Linear(4, 4), nn.LSTM(4, 4))
+    quantized = torch.ao.quantization.quantize_dynamic(model, {nn.Linear, nn.LSTM}, dtype=torch.qint8)
+    # the LSTM's packed weights are TorchBind objects: torch.ScriptObject + (state, class name)
+    torch.save(quantized.state_dict(), root / "torch_quantized_lstm.pt")
+
+
+@builds("torch_export.pt2")
+def _torch_export(root: Path) -> None:
+    import torch
+    from torch import nn
+
+    class Reshape(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.view(x.shape[0] * 2, -1) if x.shape[0] > 4 else x
+
+    model = nn.Sequential(nn.Linear(4, 4), nn.GELU(), Reshape())
+    program = torch.export.export(model, (torch.randn(6, 4),), dynamic_shapes=({0: torch.export.Dim.AUTO},))
+    # a zip without data.pkl; its program JSON holds guard lines and sympy expressions
+    torch.export.save(program, root / "torch_export.pt2")
+
+
+@builds("pandas_frame.pkl")
+def _pandas_frame(root: Path) -> None:
+    import numpy as np
+    import pandas as pd
+    import scipy.sparse as sp
+
+    frame = pd.DataFrame({"name": ["a", "b"], "kind": pd.Categorical(["x", "y"]), "when": pd.to_datetime(
+        ["2024-01-01", "2024-01-02"]), "n": pd.array([1, None], dtype="Int64")}).set_index(pd.RangeIndex(2))
+    data = {"frame": frame, "series": pd.Series([1.0, 2.0], index=pd.date_range("2024", periods=2, freq="D")),
+            "lil": sp.lil_matrix(np.eye(2)), "csr_array": sp.csr_array(np.eye(2))}
+    (root / "pandas_frame.pkl").write_bytes(pickle.dumps(data, protocol=5))

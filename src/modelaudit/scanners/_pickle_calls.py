@@ -8,6 +8,7 @@ import binascii
 import bz2
 import codecs
 import lzma
+import re
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -172,6 +173,8 @@ class CallAnalysis:
             call.value = self._attribute(call, first)
         elif target in _NAME_RESOLVERS and isinstance(first, str):
             call.value = self._resolved_name(call, target, first)
+        elif func.verdict.level is Level.UNKNOWN:
+            self._dangerous_names_handed_to(call, target)
         if target in LOADERS:
             data = _as_bytes(first)
             if data is not None and self._on_embedded is not None:
@@ -194,10 +197,18 @@ class CallAnalysis:
             self._helper_finding(target, f"{target}{short_repr(call.args, 160)} is not proven harmless: "
                                  f"{outcome.reason}", call.pos, outcome.family, opcode=call.opcode,
                                  call_args=short_repr(call.args, 300))
+            if target in _ATTR_GETTERS:  # still name what it reaches: getattr(__import__('os'), 'system')
+                call.value = self._attribute(call, _first_arg(call.args))
             return
         call.value = outcome.value
         if isinstance(outcome.value, Global):
             self.note(outcome.value)
+            verdict = outcome.value.verdict
+            if verdict.level is not Level.SAFE:  # getattr(float, "x") names a method nobody allowlisted
+                self._finding(verdict.rule_code if verdict.level is Level.DANGEROUS else "MA-P002",
+                              f"Attribute lookup {target}{short_repr(call.args, 160)} resolves to {verdict.target}",
+                              call.pos, opcode=call.opcode, module=outcome.value.module,
+                              function=outcome.value.name, family=verdict.family)
         if outcome.inner_call is not None:  # the helper runs f(*args), then applies state like BUILD
             func, args, state, npdict = outcome.inner_call
             inner = Call(func, args, call.pos, call.opcode)
@@ -268,6 +279,20 @@ class CallAnalysis:
                           module=module, function=name, family=verdict.family, resolver=via)
         return self.note(Global(module, name, verdict, call.pos, call.opcode))
 
+    def _dangerous_names_handed_to(self, call: Call, target: str) -> None:
+        """An unknown callable given "os.system" or "os:system" (hydra.utils.instantiate({"_target_": ...}),
+        a registry's make("module:attr")) is most likely a resolver the lists do not know yet."""
+        for text in _name_strings(call.args):
+            module, sep, name = text.partition(":")
+            if not sep:
+                module, _, name = text.rpartition(".")
+            verdict = classify(module, name.replace(":", "."))
+            if verdict.level is Level.DANGEROUS:
+                self._finding(verdict.rule_code, f"{target} is handed the name {text!r}, which resolves to "
+                              f"{verdict.target}", call.pos, opcode=call.opcode, module=module, function=name,
+                              family=verdict.family, receiver=target)
+                return
+
     def discarded(self, values: list[Any], pos: int) -> None:
         for value in values:
             if isinstance(value, Call) and not value.discarded:
@@ -292,6 +317,13 @@ class CallAnalysis:
                           pos, opcode="BUILD", target=target.verdict.target)
         elif not isinstance(target, (Call, Persistent, Container)) and target is not OPAQUE:
             raise Malformed(f"BUILD on an object of type {type(target).__name__}")
+        func = target.func if isinstance(target, Call) else None
+        if isinstance(func, Global) and func.verdict.target in ARGUMENT_CHECKED:
+            helper = func.verdict.target  # a partial's state replaces the function it wraps
+            rejected = relaxations.check_state(helper, state)
+            if rejected is not None:
+                self._helper_finding(helper, f"BUILD state of {helper} is not proven harmless: {rejected.reason}",
+                                     pos, rejected.family, opcode="BUILD", state=short_repr(state, 300))
         self._helpers_as_data(state, pos, "object state applied by BUILD")
         for part in (state if isinstance(state, tuple) else (state,)):
             if isinstance(part, Container) and part.kind == "dict":
@@ -299,6 +331,24 @@ class CallAnalysis:
                 if keys:
                     self._finding("MA-P010", f"BUILD sets special attribute(s) {', '.join(sorted(set(keys)))}",
                                   pos, opcode="BUILD", attributes=sorted(set(keys)))
+
+
+_DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(?:[.:][A-Za-z_]\w*)+")
+
+
+def _name_strings(args: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
+    """Strings shaped like a dotted or module:attr name among the arguments (two container levels, bounded)."""
+    budget = [256] if budget is None else budget
+    items = args if isinstance(args, tuple) else args.items if isinstance(args, Container) else ()
+    for item in items:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return
+        if isinstance(item, str):
+            if len(item) <= 200 and _DOTTED_NAME.fullmatch(item):
+                yield item
+        elif depth < 2 and isinstance(item, (tuple, Container)):
+            yield from _name_strings(item, depth + 1, budget)
 
 
 def _proven(value: Any) -> Any:

@@ -16,6 +16,19 @@ Allowed pairs (nothing else):
   a literal tuple. dill runs ``a = f(*args); a.__setstate__(state); a.__dict__.update(npdict)``,
   which is what REDUCE and BUILD do, so the walker records that inner call and state itself and
   the usual checks (loaders, decoders, dunder state keys) apply to them.
+- ``functools.partial(f, *args, **kwargs)``: `f` is an allowlisted global. Building the partial calls
+  nothing; calling it later is calling `f`, which the allowlist already accepts with any arguments.
+  Its BUILD state ``(f, args, kwargs, dict)`` replaces `f`, so the state's `f` must be allowlisted too
+  (check_state).
+- ``torch.ScriptObject()`` then BUILD ``(state, qualified_name)``: the object takes no arguments, and the
+  state's class name is one of PyTorch's own TorchBind classes in TORCHBIND_CLASSES (quantized packed
+  weights), whose C++ __setstate__ only unpacks tensors and numbers. Any other class comes from a
+  native library loaded beforehand.
+- ``builtins.getattr(owner, name)``: how Python pickles a method (``float.fromhex``, a bound method, the
+  ``ZoneInfo._unpickle`` of every timezone-aware datetime). `owner` is an allowlisted global, or an
+  instance of one, and `name` a plain identifier that is not a dunder (``__globals__``, ``__builtins__``
+  and the like walk from any function to the interpreter). The call evaluates to the global
+  ``owner.name``, which is then judged like any other: allowlisted, unknown (a warning) or dangerous.
 
 A helper seen anywhere but as a callee (another call's argument, BUILD state, an appended item)
 could be called out of the walker's sight, so it is reported critical too (helper_refs). One kept
@@ -27,7 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._pickle_values import Container, Global
+from ._pickle_values import Call, Container, Global, short_repr
 from .pickle_policy import ARGUMENT_CHECKED, Level, classify
 
 # dill._dill._reverse_typemap names of plain data types -> the allowlisted global that is the same object.
@@ -42,6 +55,13 @@ DILL_DATA_TYPES: dict[str, str] = {
 
 LOAD_TYPE = "dill._dill._load_type"
 CREATE_ARRAY = "dill._dill._create_array"
+PARTIAL = "functools.partial"
+SCRIPT_OBJECT = "torch.ScriptObject"
+GETATTR = "builtins.getattr"
+TORCHBIND_CLASSES = frozenset(f"__torch__.torch.classes.{name}" for name in (
+    "quantized.LinearPackedParamsBase", "quantized.Conv2dPackedParamsBase", "quantized.Conv3dPackedParamsBase",
+    "quantized.EmbeddingPackedParamsBase", "rnn.CellParamsBase", "sparse.LinearPackedParamsBase",
+    "xnnpack.LinearOpContext", "xnnpack.Conv2dOpContext", "xnnpack.TransposeConv2dOpContext"))
 
 
 class ProvenGlobal(Global):
@@ -66,6 +86,13 @@ def check(target: str, args: Any, pos: int, opcode: str) -> Relaxed | Rejection:
         return _load_type(args, pos, opcode)
     if target == CREATE_ARRAY:
         return _create_array(args)
+    if target == PARTIAL:
+        return _partial(args[0] if isinstance(args, tuple) and args else None, "it wraps")
+    if target == GETATTR:
+        return _getattr(args, pos, opcode)
+    if target == SCRIPT_OBJECT:
+        return Relaxed() if args == () else Rejection("native-code", "it takes no arguments; the object's class "
+                                                      "is named by the state BUILD applies")
     return Rejection("nested-loader", "no argument rule covers this helper")
 
 
@@ -102,6 +129,44 @@ def _create_array(args: Any) -> Relaxed | Rejection:
     return Relaxed(inner_call=(func, call_args, state, npdict))
 
 
+def _partial(func: Any, verb: str) -> Relaxed | Rejection:
+    if not is_allowlisted(func):
+        return Rejection("call-composition", f"{verb} {_describe(func)}, which is not an allowlisted global, "
+                         "and calling the partial calls it")
+    return Relaxed()
+
+
+def _getattr(args: Any, pos: int, opcode: str) -> Relaxed | Rejection:
+    if not (isinstance(args, tuple) and len(args) == 2):
+        return Rejection("code-evaluation", "it takes exactly (object, attribute name); anything else hides "
+                         "what it returns")
+    owner, attr = args
+    if not (isinstance(attr, str) and attr.isidentifier()) or attr.startswith("__"):
+        return Rejection("code-evaluation", f"the attribute {short_repr(attr, 80)} is not a plain method name; "
+                         "dunder and computed names reach a function's globals, code and builtins")
+    cls = owner.func if isinstance(owner, Call) else owner  # a bound method: an instance's class
+    if not is_allowlisted(cls):
+        return Rejection("code-evaluation", f"it looks up {attr!r} on {_describe(cls)}, which is not an "
+                         "allowlisted class")
+    name = f"{cls.name}.{attr}"
+    return Relaxed(value=ProvenGlobal(cls.module, name, classify(cls.module, name), pos, opcode))
+
+
+def check_state(target: str, state: Any) -> Rejection | None:
+    """Judge the BUILD state applied to the result of an argument-checked helper (None: harmless)."""
+    if target == SCRIPT_OBJECT:
+        name = state[1] if isinstance(state, tuple) and len(state) == 2 else None
+        if name in TORCHBIND_CLASSES:
+            return None
+        return Rejection("native-code", f"the state names the TorchBind class {short_repr(name, 120)}, not one of "
+                         "PyTorch's own; its __setstate__ is native code from a library loaded beforehand")
+    if target != PARTIAL:
+        return None
+    func = state[0] if isinstance(state, tuple) and state else None
+    outcome = _partial(func, "its state swaps in")
+    return outcome if isinstance(outcome, Rejection) else None
+
+
 def is_allowlisted(value: Any) -> bool:
     """A global the allowlist accepts on its own name (argument-checked helpers are not)."""
     return (isinstance(value, Global) and not isinstance(value, ProvenGlobal) and value.verdict.level is Level.SAFE
@@ -133,4 +198,4 @@ def helper_refs(value: Any, budget: int = 256) -> list[Global]:
     return found
 
 
-assert set(ARGUMENT_CHECKED) == {LOAD_TYPE, CREATE_ARRAY}, "every argument-checked helper needs a rule here"
+assert set(ARGUMENT_CHECKED) == {LOAD_TYPE, CREATE_ARRAY, PARTIAL, SCRIPT_OBJECT, GETATTR}, "every argument-checked helper needs a rule here"

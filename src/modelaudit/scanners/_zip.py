@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import lzma
 import posixpath
+import stat
 import struct
 import zipfile
 import zlib
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING
 from ..blob import Blob
 from ..errors import BudgetExceeded
 from ..spool import spooled_blob
-from ._zip_raw import LenientZip, end_record, raw_member, read_stored
+from ._zip_raw import (END_RECORD_SIZE, END_SEARCH, END_SIGNATURE, LenientZip, end_record, locate_directory, raw_member,
+                       read_stored)
 
 if TYPE_CHECKING:
     from ..context import ScanContext
@@ -81,6 +83,9 @@ def check_member_names(zf: zipfile.ZipFile, blob: Blob, result: ScanResult, ctx:
     infos = zf.infolist()
     if len(infos) > ctx.limits.max_members:
         raise BudgetExceeded(f"archive has {len(infos)} entries (limit {ctx.limits.max_members})", "MA-S012")
+    for info in infos:
+        if info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16):
+            _check_link(zf, info, blob, result)
     names = "\n" + "\n".join(info.filename for info in infos)
     if not any(mark in names for mark in ("..", ":", "\\", "\n/")):
         return infos  # no name can leave the archive: skip the check per name (archives of many members)
@@ -159,21 +164,43 @@ def zip_prefix_length(blob: Blob) -> int | None:
 
     zipfile (and numpy, keras, most tools) find an archive from its end, so a file can be a
     pickle or anything else to a loader that reads from the start and a zip to the others."""
-    if blob.size < 22:
-        return None
+    if blob.size < 22 or END_SIGNATURE not in blob.tail(END_SEARCH):
+        return None  # the usual answer, found without a file object for members and small files
     with blob.open() as fh:
-        end = end_record(fh, blob.size)
-        if end is None:
+        try:
+            found = locate_directory(fh, blob.size)
+        except zipfile.BadZipFile:
             return None
-        end_at, _count, cd_size, cd_offset = end
+        if found is None:
+            return None
+        end_at, _count, cd_size, cd_offset = found
         prefix = end_at - cd_size - cd_offset
-        if prefix <= 0 or cd_offset == 0xFFFFFFFF:
+        if prefix <= 0:
             return None
         fh.seek(prefix + cd_offset)
         return prefix if fh.read(4) == b"PK\x01\x02" else None
 
 
-__all__ = ["open_zip", "check_member_names", "member_blob", "read_member", "scan_members", "unsafe_member_name", "zip_prefix_length"]
+def zip_fills_tar_member(blob: Blob, prefix: int) -> bool:
+    """The zip found after `prefix` bytes of a tar is the data of one regular member (the checkpoint of a
+    .nemo archive): the tar scanner reads it as that member, so nothing is hidden."""
+    import tarfile
+
+    if prefix < tarfile.BLOCKSIZE or prefix % tarfile.BLOCKSIZE:
+        return False
+    with blob.open() as fh:
+        fh.seek(prefix - tarfile.BLOCKSIZE)
+        header = fh.read(tarfile.BLOCKSIZE)
+        end = end_record(fh, blob.size)
+    try:
+        info = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return info.isreg() and end is not None and end[0] + END_RECORD_SIZE <= prefix + info.size
+
+
+__all__ = ["open_zip", "check_member_names", "member_blob", "read_member", "scan_members", "unsafe_member_name", "zip_fills_tar_member",
+           "zip_prefix_length"]
 
 
 def scan_members(blob: Blob, result: ScanResult, ctx: ScanContext,
@@ -190,3 +217,19 @@ def scan_members(blob: Blob, result: ScanResult, ctx: ScanContext,
                 inspect(info)
             with member_blob(zf, info, blob, ctx, result) as child:
                 ctx.scan_member(child, result)
+
+
+def _check_link(zf: zipfile.ZipFile | LenientZip, info: zipfile.ZipInfo, blob: Blob, result: ScanResult) -> None:
+    """A Unix symlink entry (its data is the target): unzip, 7z and bsdtar create it on extraction."""
+    try:
+        with zf.open(info) as stream:
+            target = stream.read(4096).decode("utf-8", "replace")
+    except (*STRICT_READ_ERRORS, OSError):
+        return  # the member is read (and any error reported) when it is scanned
+    resolved = target.replace("\\", "/")
+    if not resolved.startswith("/") and not (len(resolved) > 1 and resolved[1] == ":"):
+        resolved = posixpath.join(posixpath.dirname(info.filename.replace("\\", "/")), resolved)
+    if unsafe_member_name(resolved):
+        result.report("MA-A005", f"Archive entry {info.filename} is a symbolic link to {target[:200]} outside the "
+                      "archive", f"{blob.location}:{info.filename}",
+                      {"entry": info.filename, "link": target[:200], "kind": "symbolic link"})

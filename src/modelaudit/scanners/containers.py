@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import zipfile
+
+from . import _pt2_archive
 from ._zip import scan_members
 from .base import BaseScanner
 
@@ -16,6 +19,12 @@ class ZipScanner(BaseScanner):
     formats = ("zip",)
 
     def check(self, blob, result, ctx) -> None:  # noqa: ANN001
+        if _is_pt2(blob):  # torch.export.load reads any zip whose archive_format says pt2, whoever wrote it
+            from .pytorch import PyTorchScanner
+
+            PyTorchScanner().check(blob, result, ctx)
+            return
+
         def ratio(info) -> None:  # noqa: ANN001
             if info.compress_size and info.file_size / info.compress_size > RATIO_LIMIT and info.file_size > RATIO_MIN_SIZE:
                 result.report("MA-A002", f"Archive entry {info.filename} has a compression ratio of "
@@ -24,3 +33,11 @@ class ZipScanner(BaseScanner):
 
         scan_members(blob, result, ctx, ratio)
         result.bytes_scanned += blob.size
+
+
+def _is_pt2(blob) -> bool:  # noqa: ANN001
+    try:
+        with blob.open() as fh, zipfile.ZipFile(fh) as zf:
+            return _pt2_archive.is_archive(zf, zf.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+        return False  # the member scan reports a broken archive

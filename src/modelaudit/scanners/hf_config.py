@@ -27,7 +27,8 @@ import os
 import re
 from typing import Any
 
-from ._gguf_template import MAX_TEMPLATE, report_template, require_jinja
+from . import _instantiate as instantiate
+from ._gguf_template import BUDGET, MAX_TEMPLATE, report_template, require_jinja
 from ._metadata_checks import credential_kind
 from ._findings import CappedFindings as _Findings
 from .base import BaseScanner
@@ -49,7 +50,7 @@ class HfConfigScanner(BaseScanner):
     dependency = ("jinja2", "gguf")
 
     def check(self, blob, result, ctx) -> None:  # noqa: ANN001
-        findings = _Findings(result, blob.location)
+        findings = _Findings(result, blob.location, (BUDGET,))  # a template analysed only in part: incomplete
         if blob.size > MAX_CONFIG:
             findings.emit("MA-H011", f"Configuration of {blob.size} bytes is larger than the {MAX_CONFIG} byte "
                           "analysis budget; not inspected", {"size": blob.size})
@@ -81,6 +82,7 @@ class HfConfigScanner(BaseScanner):
                           "inspected", {"limit": MAX_NODES})
             findings.result.mark_incomplete()
         check_custom_code(walk, config, file_name, blob.path, findings)
+        instantiate.check_document(config, findings.emit)  # hub mixins hand config.json to hydra
         check_names(walk, ctx.config.blacklist_patterns, file_name, findings)
         for path, kind in walk.credentials:
             findings.emit("MA-C002", f"{file_name} field {path} contains what looks like a {kind}",

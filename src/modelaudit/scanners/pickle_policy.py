@@ -12,6 +12,9 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ._pickle_gadgets import GADGET_FAMILIES, NEW_FAMILY_WHY, mirror_modules, name_shape
+from ._pickle_honest import HONEST_LIBRARY_NAMES
+
 
 class Level(enum.IntEnum):
     SAFE = 0
@@ -107,6 +110,12 @@ _family("nested-loader", _LOADER, "pickle", "dill", "cloudpickle", "joblib.load"
         "pandas.read_hdf", "pandas.read_sql", "pandas.read_html", "pandas.read_xml", "pandas.read_excel",
         "mlflow.pyfunc.load_model", "mlflow.pyfunc.load_pyfunc", "mlflow.sklearn.load_model",
         "mlflow.pytorch.load_model")
+# Published gadgets of further kinds (string evaluators, name resolvers, registry changes ...): _pickle_gadgets.
+_WHY = {"command-execution": _EXEC, "code-evaluation": _EVAL, "call-composition": _CALLS, "file-access": _FILES,
+        "network-access": _NET, "native-code": _NATIVE, "nested-loader": _LOADER, "interpreter-state": _INTERP,
+        **NEW_FAMILY_WHY}
+for _name, _prefixes in GADGET_FAMILIES.items():
+    _family(_name, _WHY[_name], *_prefixes)
 
 # Python 2 names that find_class rewrites (fix_imports): ("__builtin__", "reduce") is functools.reduce.
 _PY2_MODULES: dict[str, str] = dict(_compat_pickle.IMPORT_MAPPING)
@@ -233,12 +242,19 @@ SAFE_EXACT: frozenset[str] = frozenset({
     "pandas.core.frame.DataFrame", "pandas.core.series.Series", "pandas.core.indexes.base._new_Index",
     "pandas.core.indexes.base.Index", "pandas.core.indexes.range.RangeIndex",
 })
+SAFE_EXACT |= HONEST_LIBRARY_NAMES  # numpy math, sklearn metrics, torch hooks, pandas: _pickle_honest
 
 # Helpers that are harmless or dangerous depending on their arguments (dill writes complex numbers,
 # defaultdict(list) and numpy arrays through them). Naming one is quiet; every call of one is judged
 # by _pickle_relaxations.check, which reports anything it cannot prove harmless as MA-P001 naming the
 # helper. Exact dotted paths only: every other dill name stays in the nested-loader family.
-ARGUMENT_CHECKED: frozenset[str] = frozenset({"dill._dill._load_type", "dill._dill._create_array"})
+# functools.partial wraps a function without calling it (HistGradientBoosting keeps partial(check_array)):
+# allowed only around an allowlisted function, every other functools name stays call composition.
+# torch.ScriptObject restores a TorchBind object (dynamic-quantized LSTM/Linear packed weights): allowed
+# only for the classes PyTorch itself defines. builtins.getattr is how methods and timezones pickle:
+# allowed only on an allowlisted class or its instance, and the method it names is judged in turn.
+ARGUMENT_CHECKED: frozenset[str] = frozenset({"dill._dill._load_type", "dill._dill._create_array",
+                                              "functools.partial", "torch.ScriptObject", "builtins.getattr"})
 ARGUMENT_CHECKED_FAMILY = "argument-checked"
 
 # Packages whose *classes* (capitalised final name) are data containers restored with
@@ -290,13 +306,14 @@ def classify(module: str, name: str) -> Verdict:
         return Verdict(Level.DANGEROUS, target, "malformed-name", "the global name is not a valid Python "
                        "identifier path, so the import machinery is being abused", "MA-P007")
     if target in ARGUMENT_CHECKED:
-        return Verdict(Level.SAFE, target, ARGUMENT_CHECKED_FAMILY, "dill loads another serialized object, "
-                       "which can itself run code; this helper is allowed only for the arguments listed in "
+        return Verdict(Level.SAFE, target, ARGUMENT_CHECKED_FAMILY, "this helper loads another serialized "
+                       "object or wraps a callable; it is allowed only for the arguments listed in "
                        "_pickle_relaxations", "MA-P001")
     # Every way the reference could land in a dangerous family: the module itself, or an
     # attribute path through a module object re-exported by an innocent one (pathlib + "os.system").
     candidates = [target] + [normalize_module(".".join(name_parts[i:])) for i in range(len(name_parts) - 1)]
     candidates += py2_targets(raw_module, name)
+    candidates += [f"{mirror}.{name}" for mirror in mirror_modules(module)]  # joblib.externals.cloudpickle ...
     if target not in SAFE_EXACT:
         for candidate in candidates:
             hit = _dangerous_prefix(candidate)
@@ -306,11 +323,16 @@ def classify(module: str, name: str) -> Verdict:
         shape = structural_danger(module, name)
         if shape:
             return Verdict(Level.DANGEROUS, target, shape[0], shape[1], shape[2])
+        verb = name_shape(name)
+        if verb:
+            return Verdict(Level.DANGEROUS, target, verb[0], verb[1], "MA-P001")
     # After the families, so builtins.__import__ reports as code evaluation rather than as a walk.
     if any(p.startswith("__") and p.endswith("__") and p not in _DUNDER_OK for p in name_parts):
         return Verdict(Level.DANGEROUS, target, "dunder-path", "the name walks through special attributes "
                        "to reach objects the module does not export", "MA-P003")
     if target in SAFE_EXACT:
+        return Verdict(Level.SAFE, target)
+    if any(t in SAFE_EXACT for t in py2_targets(raw_module, name)):  # protocol 2 writes range as __builtin__.xrange
         return Verdict(Level.SAFE, target)
     if _safe_class(module, name_parts):
         return Verdict(Level.SAFE, target)

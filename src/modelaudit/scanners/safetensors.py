@@ -12,6 +12,7 @@ import struct
 from typing import Any
 
 from ._findings import CappedFindings
+from . import _instantiate as instantiate
 from ._metadata_checks import check_metadata_value, shown
 from .base import BaseScanner
 
@@ -119,6 +120,8 @@ class SafetensorsScanner(BaseScanner):
                 emit("MA-F001", f"__metadata__ value for {shown(key)} is not a string", {"key": shown(key)})
                 continue
             check_metadata_value(emit, key, value)
+            if value.lstrip().startswith("{") and "_target_" in value:  # a config some loaders instantiate
+                instantiate.check_text(value, emit, yaml_allowed=False)
 
 
 def _unreadable(findings: CappedFindings, message: str, details: dict[str, Any]) -> None:

@@ -17,6 +17,9 @@ class ExecutableScanner(BaseScanner):
         result.bytes_scanned += min(blob.size, 4096)
 
 
+MAX_CONFIG_TEXT = 32 * 1024 * 1024  # configs above this are only counted, as before
+
+
 class TextScanner(BaseScanner):
     name = "text"
     description = "Plain text, JSON and YAML files without model code (passes ordinary configuration files)"
@@ -25,4 +28,17 @@ class TextScanner(BaseScanner):
 
     def check(self, blob, result, ctx) -> None:  # noqa: ANN001
         result.bytes_scanned += blob.size
+        if blob.size <= MAX_CONFIG_TEXT:
+            # configs that loaders instantiate (Hydra _target_) or read with yaml.load (python tags)
+            from . import _instantiate
+            from ._findings import CappedFindings
+
+            with blob.buffer() as buf:
+                text = bytes(buf).decode("utf-8", "replace")
+            findings = CappedFindings(result, blob.location)
+            _instantiate.check_text(text, findings.emit, yaml_allowed=blob.name.lower().endswith((".yaml", ".yml")))
+            findings.flush()
+            if findings.total():
+                result.add_check("config content", False, f"{findings.total()} finding(s)", blob.location)
+                return
         result.add_check("text content", True, "no executable or serialized code format", blob.location)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._pickle_scan import walk_pickle
-from .base import ScanResult
+from .base import IssueSeverity, ScanResult
 
 if TYPE_CHECKING:
     from ..blob import Blob
@@ -42,6 +42,9 @@ JIT_PICKLE_HELPERS = frozenset({"build_intlist", "build_tensorlist", "build_doub
                                 "build_complexlist", "build_tensor_from_id", "restore_type_tag"})
 _LIBRARY_LOADS = ("ops.load_library", "torch.ops.load_library", "classes.load_library",
                   "torch.classes.load_library")
+# aten ops that read, write or map files at a path of the code's choosing: torch.load runs TorchScript
+# archives through torch.jit.load even with weights_only=True (CVE-2025-32434), and scripted models never need them
+_FILE_OPS = frozenset({f"{ns}.{op}" for ns in ("ops.aten", "torch.ops.aten", "torch") for op in ("save", "from_file")})
 
 
 def is_code_member(name: str) -> bool:
@@ -77,6 +80,11 @@ def check_code_names(names: dict[str, int]) -> list[CodeFinding]:
         if name.startswith(_LIBRARY_LOADS) or name in _LIBRARY_LOADS:
             out.append(CodeFinding(CODE_EXEC, f"loads a native library ({name}); TorchScript written by torch "
                                    "never does", line, name))
+            continue
+        if name in _FILE_OPS:
+            out.append(CodeFinding("MA-H003", f"calls {name}, which reads, writes or maps a file at a path the code "
+                                   "chooses; TorchScript written by torch never does", line, name,
+                                   IssueSeverity.CRITICAL))
             continue
         found = namespace_of(name)
         if found is None or found[0] in KNOWN_NAMESPACES or found[0] in seen:
