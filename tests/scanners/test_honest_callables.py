@@ -213,3 +213,23 @@ def test_getattr_naming_an_unlisted_method_is_a_warning_naming_it(tmp_path):
     result = scan(path)
     assert not findings(result, "critical"), result["issues"]
     assert any("builtins.dict.get" in i["message"] for i in findings(result, "warning"))
+
+
+@pytest.mark.parametrize("zip_format", [True, False])
+def test_uninitialised_lazy_module_saved_whole_is_clean(tmp_path, zip_format):
+    """Lazy modules keep bound-method hooks: getattr(module, '_infer_parameters'), whose owner is a class
+    record (legacy format: a ("module", cls, file, source) persistent id) or an instance."""
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "lazy.pt"
+    torch.save(torch.nn.Sequential(torch.nn.LazyLinear(4), torch.nn.ReLU()), path,
+               _use_new_zipfile_serialization=zip_format)
+    result = scan(path)
+    assert result["issues"] == [] or {i["rule_code"] for i in result["issues"]} <= {"MA-S008"}, result["issues"]
+    assert result["has_errors"] is False
+
+
+def test_getattr_on_a_persistent_object_that_is_not_a_module_record_is_critical(tmp_path):
+    pid = b"(X\x07\x00\x00\x00storageX\x01\x00\x00\x00xtQ"  # ("storage", "x") via BINPERSID
+    path = tmp_path / "getattr_persistent.pkl"
+    path.write_bytes(_pickle(_reduce2(_g("builtins", "getattr"), pid, _s("system"))))
+    assert "MA-P001" in _codes(path, "critical")

@@ -45,7 +45,8 @@ _SKLEARN_METRICS = {
 }
 _SKLEARN_OTHER = (
     "sklearn.compose._column_transformer.make_column_selector",  # a class with a lower-case name
-    "sklearn.utils.validation.check_array",  # HistGradientBoosting's categorical preprocessor keeps partial(check_array)
+    # HistGradientBoosting's categorical preprocessor keeps partial(check_array)
+    "sklearn.utils.validation.check_array",
 )
 
 # scipy.sparse containers whose class names are lower case (the capitalised ones pass as classes).
@@ -122,9 +123,18 @@ _METHODS = (
     "datetime.date.fromtimestamp",
 )
 
+# Whole-module saves of uninitialised lazy modules keep two bound-method hooks (getattr(module, name)).
+_LAZY_MODULES = (
+    "linear.LazyLinear", *(f"conv.LazyConv{d}d" for d in (1, 2, 3)),
+    *(f"conv.LazyConvTranspose{d}d" for d in (1, 2, 3)),
+    *(f"batchnorm.LazyBatchNorm{d}d" for d in (1, 2, 3)), *(f"instancenorm.LazyInstanceNorm{d}d" for d in (1, 2, 3)),
+)
+_LAZY_HOOKS = tuple(f"torch.nn.modules.{cls}.{hook}" for cls in _LAZY_MODULES
+                    for hook in ("_infer_parameters", "_lazy_load_hook"))
+
 HONEST_LIBRARY_NAMES: frozenset[str] = frozenset({
     *(f"numpy.{n}" for n in _NUMPY_MATH),
     *(f"{module}.{n}" for module, names in _SKLEARN_METRICS.items() for n in names),
-    *_SKLEARN_OTHER, *_SCIPY_SPARSE, *_TORCH, *_PANDAS, *_METHODS,
+    *_SKLEARN_OTHER, *_SCIPY_SPARSE, *_TORCH, *_PANDAS, *_METHODS, *_LAZY_HOOKS,
     *(f"torch.distributions.{n}" for n in _TORCH_DISTRIBUTIONS),
 })

@@ -40,7 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._pickle_values import Call, Container, Global, short_repr
+from ._pickle_values import Call, Container, Global, Persistent, short_repr
 from .pickle_policy import ARGUMENT_CHECKED, Level, classify
 
 # dill._dill._reverse_typemap names of plain data types -> the allowlisted global that is the same object.
@@ -145,6 +145,8 @@ def _getattr(args: Any, pos: int, opcode: str) -> Relaxed | Rejection:
         return Rejection("code-evaluation", f"the attribute {short_repr(attr, 80)} is not a plain method name; "
                          "dunder and computed names reach a function's globals, code and builtins")
     cls = owner.func if isinstance(owner, Call) else owner  # a bound method: an instance's class
+    if isinstance(cls, Persistent) and isinstance(cls.pid, tuple) and len(cls.pid) > 1 and cls.pid[0] == "module":
+        cls = cls.pid[1]  # legacy torch.save keeps module classes as ("module", cls, file, source) records
     if not is_allowlisted(cls):
         return Rejection("code-evaluation", f"it looks up {attr!r} on {_describe(cls)}, which is not an "
                          "allowlisted class")
@@ -198,4 +200,5 @@ def helper_refs(value: Any, budget: int = 256) -> list[Global]:
     return found
 
 
-assert set(ARGUMENT_CHECKED) == {LOAD_TYPE, CREATE_ARRAY, PARTIAL, SCRIPT_OBJECT, GETATTR}, "every argument-checked helper needs a rule here"
+assert set(ARGUMENT_CHECKED) == {LOAD_TYPE, CREATE_ARRAY, PARTIAL, SCRIPT_OBJECT, GETATTR}, \
+    "every argument-checked helper needs a rule here"
