@@ -51,7 +51,9 @@ GADGET_FAMILIES: dict[str, tuple[str, ...]] = {
     "network-access": (
         "xml.sax", "numpy.DataSource", "numpy.lib._datasource", "numpy.lib.npyio.DataSource",
         "torch.utils.model_zoo", "wsgiref", "datasets.load", "datasets.load_dataset", "datasets.load_from_disk",
-        "transformers.pipeline", "transformers.pipelines.pipeline"),
+        "transformers.pipeline", "transformers.pipelines.pipeline",
+        # distributed training: a tracker binds a listening socket, a communicator joins a cluster
+        "xgboost.tracker", "xgboost.collective", "xgboost.federated"),
     "nested-loader": ("yaml", "ruamel.yaml", "tf_keras.models.load_model", "tf_keras.saving"),
     "device-control": ("fcntl", "termios"),
 }

@@ -266,7 +266,9 @@ SAFE_CLASS_PACKAGES: tuple[str, ...] = (
     "transformers.configuration_utils", "transformers.tokenization_utils_base",
 )
 # Modules of those packages that still must never be trusted by class name alone.
-_CLASS_EXCEPTIONS = ("sklearn.datasets", "sklearn.utils._testing", "sklearn.externals", "torch.optim.lr_scheduler.LambdaLR")
+# xgboost's tracker and communicator classes open listening sockets or join a cluster when constructed.
+_CLASS_EXCEPTIONS = ("sklearn.datasets", "sklearn.utils._testing", "sklearn.externals", "torch.optim.lr_scheduler.LambdaLR",
+                     "xgboost.tracker", "xgboost.collective", "xgboost.federated", "xgboost.testing")
 
 _PRIVATE_CLASS_PACKAGES = ("sklearn.",)
 
