@@ -449,7 +449,9 @@ _TABLE: tuple[Rule, ...] = (
          "A `_target_` key names a callable that Hydra/OmegaConf instantiation imports and calls with the "
          "sibling keys as arguments (NeMo restores .nemo archives this way, CVE-2025-23304; hub mixins and "
          "safetensors metadata configs too): this one runs commands, evaluates code or touches files or the "
-         "network.", "CWE-94"),
+         "network. Library loaders that training configs name by design (from_pretrained, load_dataset, "
+         "load_from_checkpoint ...) are an info note: the model or dataset they fetch is scanned on its own.",
+         "CWE-94"),
     Rule("MA-I002", "YAML tag constructs Python objects", C,
          "A !!python/object/apply, /object or /object/new tag makes yaml.load with the default or unsafe loader "
          "call a Python callable while reading the file (CVE-2017-18342, CVE-2020-1747): critical when it is "

@@ -132,6 +132,20 @@ def test_mkdocs_config_naming_its_extensions_is_clean(tmp_path):
     assert_clean(scan_bytes(tmp_path, config, "mkdocs.yml"))
 
 
+def test_training_config_naming_library_loaders_passes(tmp_path):
+    """lightning-hydra style configs instantiate hub loaders by design: info notes, exit 0; a raw
+    deserializer in the same place stays critical."""
+    config = (b"model:\n  _target_: transformers.AutoModelForCausalLM.from_pretrained\n"
+              b"  pretrained_model_name_or_path: gpt2\ndata:\n  _target_: datasets.load_dataset\n  path: imdb\n"
+              b"opt:\n  _target_: torch.optim.AdamW\n  lr: 0.001\n")
+    result = scan_bytes(tmp_path, config, "train.yaml")
+    assert result["summary"]["exit_code"] == 0, result["issues"]
+    assert {i["details"]["target"] for i in issues(result, "MA-I001", "info")} == {
+        "transformers.AutoModelForCausalLM.from_pretrained", "datasets.load_dataset"}
+    raw = scan_bytes(tmp_path, b"ckpt:\n  _target_: torch.load\n  f: model.pt\n", "restore.yaml")
+    _critical(raw, "MA-I001", "torch.load")
+
+
 def test_honest_hydra_configs_are_clean(tmp_path):
     honest = (b"model:\n  _target_: nemo.collections.asr.models.EncDecCTCModel\n  optim:\n"
               b"    _target_: torch.optim.AdamW\n    lr: 0.001\n  sched: ${model.optim}\n")
