@@ -446,6 +446,61 @@ def test_zip_after_the_end_of_a_tar_is_reported(tmp_path):
     assert issues(result, "MA-A004") and issues(result, "MA-P001"), describe(result)
 
 
+def _zip_split_around(entries_at: int) -> tuple[bytes, bytes]:
+    """(directory + end record, local headers and data) of a stored zip holding a payload pickle: the
+    directory points `entries_at` bytes past the start of the first part."""
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w") as zf:
+        zf.writestr("archive/data.pkl", _payload_pickle())
+    raw = raw.getvalue()
+    end_at = raw.rfind(b"PK\x05\x06")
+    cd_size, cd_offset = struct.unpack_from("<II", raw, end_at + 12)
+    directory, end = bytearray(raw[cd_offset:cd_offset + cd_size]), bytearray(raw[end_at:])
+    struct.pack_into("<I", directory, 42, entries_at)  # the one entry's local header offset
+    struct.pack_into("<I", end, 16, 0)  # the directory starts the zip
+    return bytes(directory + end), raw[:cd_offset]
+
+
+@pytest.mark.parametrize("where", ["padding", "after-end"])
+def test_tar_member_zip_whose_entries_lie_outside_the_member_is_reported(tmp_path, where):
+    """The last member is a zip directory only; its entry lies in the member's padding or after the tar's
+    end, which the tar scanner never reads, while zipfile (finding the zip from the end) loads it."""
+    head, entries = _zip_split_around(0)
+    tail_at = 512 + len(head) if where == "padding" else 512 + len(head) + (-len(head)) % 512 + 1024
+    head, entries = _zip_split_around(tail_at - 512)
+    info = tarfile.TarInfo("model_weights.ckpt")
+    info.size = len(head)
+    body = info.tobuf(tarfile.USTAR_FORMAT) + head
+    if where == "padding":
+        body += entries
+    body += b"\0" * ((-len(body)) % 512) + b"\0" * 1024
+    if where == "after-end":
+        body += entries
+    path = tmp_path / "bundle.tar"
+    path.write_bytes(body)
+    with zipfile.ZipFile(path) as zf:  # the fixture is what zipfile loads
+        assert zf.read("archive/data.pkl") == _payload_pickle()
+    result = scan(path)
+    assert issues(result, "MA-A004") and issues(result, "MA-P001"), describe(result)
+
+
+def test_tar_member_whose_pax_size_hides_a_zip_is_reported(tmp_path):
+    """A pax header sets the member's size to 0: tarfile reads nothing, yet the ustar header right before the
+    zip still declares its full length."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("archive/data.pkl", _payload_pickle())
+    data = archive.getvalue()
+    info = tarfile.TarInfo("model_weights.ckpt")
+    info.size = len(data)
+    info.pax_headers = {"size": "0"}
+    body = info.tobuf(tarfile.PAX_FORMAT) + data
+    path = tmp_path / "bundle.tar"
+    path.write_bytes(body + b"\0" * ((-len(body)) % 512) + b"\0" * 1024)
+    result = scan(path)
+    assert issues(result, "MA-A004") and issues(result, "MA-P001"), describe(result)
+
+
 def test_duplicate_member_names_are_all_scanned(tmp_path):
     import pickle as _pickle
     import warnings

@@ -65,6 +65,10 @@ HIDDEN_TARGETS = {
     "quoted_key_flow_style": b'encoder: {"_target_": "subprocess.run", args: [echo]}\n',
     "colon_spelling": b"encoder:\n  _target_: 'os:system'\n",
     "in_a_list": b"callbacks:\n  - _target_: torch.load\n    f: /tmp/modelaudit-test.pt\n",
+    # escapes in a double-quoted key: the text never spells _target_, the parsed key is exactly that
+    "escaped_key_yaml": b'encoder:\n  "\\x5ftarget_": os.system\n',
+    "escaped_key_json": b'{"encoder": {"\\u005ftarget_": "os.system", "command": "echo"}}\n',
+    "escaped_key_folded": b'encoder:\n  ? "_tar\\\n    get_"\n  : os.system\n',
 }
 
 
@@ -115,6 +119,11 @@ def test_yaml_python_object_apply_tag(tmp_path):
     ("a: !!python/object:mypkg.Thing {x: 1}\n", "warning", "mypkg.Thing"),
     # the tag prefix declared once by a directive: the text never spells python/object/apply:os.system
     ("%TAG !p! tag:yaml.org,2002:python/\n---\na: !p!object/apply:os.system [id]\n", "critical", "os.system"),
+    # %XX escapes PyYAML decodes in a tag or a directive's prefix: the text never spells python/
+    ("a: !!%70ython/object/apply:os.system [id]\n", "critical", "os.system"),
+    ("a: !!python%2Fobject/apply:os.system [id]\n", "critical", "os.system"),
+    ("a: !<tag:yaml.org,2002:%70ython/object/new:posix.system> [id]\n", "critical", "posix.system"),
+    ("%TAG !p! tag:yaml.org,2002:%70ython/\n---\na: !p!object/apply:os.system [id]\n", "critical", "os.system"),
 ])
 def test_every_yaml_python_tag_is_judged(tmp_path, text, severity, names):
     result = scan_bytes(tmp_path, text.encode(), "config.yaml")

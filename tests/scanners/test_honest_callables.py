@@ -154,6 +154,9 @@ def _replace_expr(program: dict, text: str) -> None:
     ("guard_exec", lambda p: p.update(guards_code=["__import__('os').system('echo hi') == 0"]), "MA-T002"),
     ("sympify_import", lambda p: _replace_expr(p, "__import__('os').system('echo hi')"), "MA-T002"),
     ("sympify_S", lambda p: _replace_expr(p, "S(\"__import__('os').getcwd()\")"), "MA-T002"),
+    # sympy functions sympify their string arguments: the code hides in a constant
+    ("sympify_string_argument", lambda p: _replace_expr(p, "Max(\"__import__('os').system('echo hi')\", 0)"),
+     "MA-T002"),
 ])
 def test_pt2_program_strings_that_run_code_are_reported(exported, tmp_path, name, edit, code):
     assert code in _codes(_rewrite(exported, tmp_path / f"{name}.pt2", edit))
@@ -208,12 +211,34 @@ def test_getattr_outside_plain_methods_of_allowlisted_classes_is_critical(tmp_pa
     assert hits, scan(path)["issues"]
 
 
-def test_getattr_naming_an_unlisted_method_is_a_warning_naming_it(tmp_path):
+def test_getattr_naming_an_unlisted_method_is_critical_naming_it(tmp_path):
     path = tmp_path / "getattr_unlisted.pkl"
     path.write_bytes(_pickle(_reduce2(_g("builtins", "getattr"), _g("builtins", "dict"), _s("get"))))
     result = scan(path)
-    assert not findings(result, "critical"), result["issues"]
-    assert any("builtins.dict.get" in i["message"] for i in findings(result, "warning"))
+    assert any("builtins.dict.get" in i["message"] for i in findings(result, "critical")), result["issues"]
+
+
+def _ndarray_by_reconstruct() -> bytes:
+    """numpy._core.multiarray._reconstruct(numpy.ndarray, (0,), b"b"): how every pickled array starts."""
+    return _reduce2(_g("numpy._core.multiarray", "_reconstruct"), _g("numpy", "ndarray"), b"K\x00\x85", _s("b"))
+
+
+@pytest.mark.parametrize("name,owner,method", [
+    # unlisted methods of allowlisted classes that write, map or save files
+    ("matrix_dump", _g("numpy", "matrix"), "dump"),
+    ("scalar_tofile", _reduce2(_g("numpy", "float64"), b"G?\xf0\x00\x00\x00\x00\x00\x00"), "tofile"),
+    ("storage_from_file", _g("torch.storage", "UntypedStorage"), "from_file"),
+    ("booster_save", _reduce2(_g("xgboost.core", "Booster")), "save_model"),
+    # an instance built by a factory is an ndarray, though the walker names it after the factory
+    ("factory_tofile", _ndarray_by_reconstruct(), "tofile"),
+    # a legacy module record naming an allowlisted class
+    ("record_dump", b"(" + _s("module") + _g("numpy", "matrix") + _s("f") + _s("src") + b"tQ", "dump"),
+])
+def test_getattr_of_an_unlisted_method_then_called_is_critical(tmp_path, name, owner, method):
+    path = tmp_path / f"getattr_{name}.pkl"
+    path.write_bytes(_pickle(_reduce2(_reduce2(_g("builtins", "getattr"), owner, _s(method)),
+                                      _s(str(tmp_path / "written")))))
+    assert "MA-P001" in _codes(path, "critical"), scan(path)["issues"]
 
 
 @pytest.mark.parametrize("zip_format", [True, False])

@@ -36,6 +36,8 @@ _RAW_TARGET = re.compile(r"""["']?_target_["']?\s*[:=]\s*["']?([A-Za-z_][\w.:]*)
 _PYTHON_TAG = re.compile(r"(?:!!|tag:yaml\.org,2002:)python/(object/apply|object/new|object|name|module)"
                          r"(?::([\w.]+))?")
 _BUILDING_TAGS = frozenset({"object/apply", "object/new", "object"})
+# A tag or %TAG prefix with a %XX escape: PyYAML decodes it, so `!!%70ython/object/apply:os.system` is a python tag
+_TAG_ESCAPE = re.compile(r"!\S*%[0-9A-Fa-f]{2}|%TAG\s+\S+\s+\S*%[0-9A-Fa-f]{2}")
 
 Emit = Callable[[str, str, dict[str, Any]], None]
 
@@ -44,9 +46,9 @@ def check_text(text: str, emit: Emit, yaml_allowed: bool = True) -> None:
     """Targets in a JSON or YAML document, parsed (anchors, interpolations) and read raw (parser tricks)."""
     if len(text) > MAX_TEXT:
         return
-    if yaml_allowed and "python/" in text:
+    if yaml_allowed and ("python/" in text or _TAG_ESCAPE.search(text)):
         _check_tags(text, emit)
-    if "_target_" not in text:
+    if "_target_" not in text and "\\" not in text:  # an escaped key ("\x5ftarget_") is _target_ once parsed
         return
     seen: set[str] = set()
     doc = _parse(text, yaml_allowed)
@@ -79,8 +81,9 @@ def _check_tags(text: str, emit: Emit) -> None:
 
 def _declared_tags(text: str) -> list[re.Match]:
     """Tags spelled through a %TAG directive (`%TAG !p! tag:yaml.org,2002:python/` then `!p!object/apply:x`)
-    never show the word in the text: the YAML parser resolves them (events only, nothing is constructed)."""
-    if "%TAG" not in text:
+    or with %XX escapes never show the word in the text: the YAML parser resolves them (events only, nothing
+    is constructed)."""
+    if "%TAG" not in text and not _TAG_ESCAPE.search(text):
         return []
     try:
         import yaml

@@ -28,7 +28,10 @@ Allowed pairs (nothing else):
   ``ZoneInfo._unpickle`` of every timezone-aware datetime). `owner` is an allowlisted global, or an
   instance of one, and `name` a plain identifier that is not a dunder (``__globals__``, ``__builtins__``
   and the like walk from any function to the interpreter). The call evaluates to the global
-  ``owner.name``, which is then judged like any other: allowlisted, unknown (a warning) or dangerous.
+  ``owner.name``, which must itself be allowlisted (a dangerous one reports its own family). An
+  unlisted method is rejected, not a warning: allowlisted classes also have methods that write files
+  (``numpy.matrix.dump``, ``numpy.float64.tofile``) or map them (``UntypedStorage.from_file``), and an
+  instance built by a factory (``_reconstruct(...)`` is an ndarray) is named after the factory.
 
 A helper seen anywhere but as a callee (another call's argument, BUILD state, an appended item)
 could be called out of the walker's sight, so it is reported critical too (helper_refs). One kept
@@ -151,7 +154,11 @@ def _getattr(args: Any, pos: int, opcode: str) -> Relaxed | Rejection:
         return Rejection("code-evaluation", f"it looks up {attr!r} on {_describe(cls)}, which is not an "
                          "allowlisted class")
     name = f"{cls.name}.{attr}"
-    return Relaxed(value=ProvenGlobal(cls.module, name, classify(cls.module, name), pos, opcode))
+    verdict = classify(cls.module, name)
+    if verdict.level is Level.UNKNOWN:  # an unlisted method, or a factory's result whose real class is unseen
+        return Rejection("code-evaluation", f"it resolves to {verdict.target}, which is not an allowlisted method "
+                         "(methods of allowlisted classes write files, map memory or save models)")
+    return Relaxed(value=ProvenGlobal(cls.module, name, verdict, pos, opcode))
 
 
 def check_state(target: str, state: Any) -> Rejection | None:

@@ -48,6 +48,8 @@ _SYMPY_CALLS = frozenset({
 # not S: S("...") is sympify itself, which would evaluate the string it is given
 _SYMPY_NAMES = frozenset({"oo", "zoo", "nan", "true", "false", "True", "False", "None", "Infinity",
                           "NegativeInfinity", "NaN", "Zero", "One", "NegativeOne", "Half", "pi", "E", "L", "math"})
+# strings the exporter writes: symbol names (Symbol('s0')) and numbers (Float('1.5', precision=53))
+_PLAIN_STRING = re.compile(r"[A-Za-z_]\w*|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _GUARD_METHODS = frozenset({"size", "stride", "storage_offset", "dim", "numel"})
 _EXPR_NODES = (ast.Expression, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare, ast.Constant, ast.Load,
                ast.Subscript, ast.keyword, ast.Tuple, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
@@ -150,8 +152,13 @@ def _expression_problem(text: str, guard: bool) -> tuple[str, str] | None:
         tree = ast.parse(text.strip(), mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return "MA-T002", f"torch.export {what} {text[:120]!r} is not an expression the exporter writes"
+    keys = {id(n.slice) for n in ast.walk(tree) if isinstance(n, ast.Subscript)}  # guards index L['x']
     for node in ast.walk(tree):
         reason = _node_problem(node, guard)
+        if reason is None and isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and id(node) not in keys and not _PLAIN_STRING.fullmatch(node.value):
+            # sympy functions (Max, Abs, FloorDiv, Piecewise ...) sympify string arguments: Python code again
+            reason = f"passes the string {node.value[:60]!r}, which sympy would evaluate as code"
         if reason:
             return "MA-T002", (f"torch.export {what} {text[:120]!r} {reason}; loading evaluates it "
                                f"({'exec in ExportedProgram.module()' if guard else 'sympy.sympify'})")

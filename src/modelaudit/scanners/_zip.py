@@ -189,14 +189,51 @@ def zip_fills_tar_member(blob: Blob, prefix: int) -> bool:
     if prefix < tarfile.BLOCKSIZE or prefix % tarfile.BLOCKSIZE:
         return False
     with blob.open() as fh:
-        fh.seek(prefix - tarfile.BLOCKSIZE)
-        header = fh.read(tarfile.BLOCKSIZE)
         end = end_record(fh, blob.size)
+        info = _tar_member_at(fh, prefix)  # as tarfile reads it: pax headers can override the header's size
+        if info is None or not info.isreg() or info.sparse is not None or info.type == tarfile.GNUTYPE_SPARSE:
+            return False  # a sparse member's stored bytes are not the content the tar scanner reads
+        if end is None or end[0] + END_RECORD_SIZE > prefix + info.size:
+            return False
+        return _entries_within(fh, prefix, prefix + info.size)
+
+
+_MAX_TAR_WALK = 200_000
+
+
+def _tar_member_at(fh, offset: int):  # noqa: ANN001, ANN202
+    """The member whose data starts at `offset`, as the tar scanner's tarfile sees it, or None."""
+    import tarfile
+
     try:
-        info = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
-    except tarfile.HeaderError:
+        fh.seek(0)
+        with tarfile.open(fileobj=fh, mode="r:") as archive:
+            for count, info in enumerate(archive):
+                if info.offset_data >= offset:
+                    return info if info.offset_data == offset else None
+                if count >= _MAX_TAR_WALK:
+                    return None  # not proven a member: the zip is reported and scanned as hidden
+    except (tarfile.TarError, OSError, EOFError, ValueError):
+        return None
+    return None
+
+
+def _entries_within(fh, start: int, stop: int) -> bool:  # noqa: ANN001
+    """Every entry zipfile reads from the whole file lies in [start, stop): a directory inside the member can
+    still point at local headers in the tar's padding or after its end, which the tar scanner never reads."""
+    try:
+        with zipfile.ZipFile(fh) as zf:
+            for info in zf.infolist():
+                fh.seek(info.header_offset)
+                local = fh.read(30)
+                if len(local) < 30 or local[:4] != b"PK\x03\x04" or info.header_offset < start:
+                    return False
+                name_len, extra_len = struct.unpack_from("<HH", local, 26)
+                if info.header_offset + 30 + name_len + extra_len + info.compress_size > stop:
+                    return False
+    except (*_LIST_ERRORS, OSError):
         return False
-    return info.isreg() and end is not None and end[0] + END_RECORD_SIZE <= prefix + info.size
+    return True
 
 
 __all__ = ["open_zip", "check_member_names", "member_blob", "read_member", "scan_members", "unsafe_member_name", "zip_fills_tar_member",
