@@ -233,7 +233,6 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for r in results:
         read_mbps = r["bytes"] / r["read_s"] / MB
-        walk_mbps = r["bytes"] / r["walk_s"] / MB
         pure_mbps = r["bytes"] / r["pure_s"] / MB
         native_mbps = r["bytes"] / r["native_s"] / MB if r["native_s"] else float("nan")
         rows.append((r["kind"], r["bytes"] / MB, read_mbps, native_mbps, f"{native_mbps / read_mbps:.2e}",

@@ -259,3 +259,21 @@ def test_getattr_on_a_persistent_object_that_is_not_a_module_record_is_critical(
     path = tmp_path / "getattr_persistent.pkl"
     path.write_bytes(_pickle(_reduce2(_g("builtins", "getattr"), pid, _s("system"))))
     assert "MA-P001" in _codes(path, "critical")
+
+
+@pytest.mark.parametrize("module,name", [
+    ("numpy", "matrix.dump"), ("numpy", "float64.tofile"), ("torch.storage", "UntypedStorage.from_file"),
+    ("torch", "Tensor.save"), ("pathlib", "PurePosixPath.touch"),
+])
+def test_methods_of_allowlisted_classes_named_directly_by_what_they_do(module, name):
+    """Protocol 4 names nested attributes in one global (`numpy` + `matrix.dump`): a method that reads or
+    writes files is dangerous whatever class holds it."""
+    verdict = classify(module, name)
+    assert verdict.level is Level.DANGEROUS and verdict.family == "file-access", verdict
+
+
+def test_direct_dotted_file_writer_in_a_pickle_is_critical(tmp_path):
+    path = tmp_path / "dotted_writer.pkl"
+    # STACK_GLOBAL("numpy", "matrix.dump")("/tmp/modelaudit-test")
+    path.write_bytes(b"\x80\x04\x8c\x05numpy\x8c\x0bmatrix.dump\x93" + _s("/tmp/modelaudit-test") + b"\x85R.")
+    assert "MA-P001" in _codes(path, "critical")

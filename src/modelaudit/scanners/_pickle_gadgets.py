@@ -98,6 +98,12 @@ _NAME_SHAPES: dict[str, tuple[str, frozenset[str]]] = {
                           frozenset({"system", "popen", "Popen", "spawn", "spawnv", "spawnl", "spawnvp", "spawnlp",
                                      "check_output", "check_call", "getoutput", "getstatusoutput", "exec_command",
                                      "run_command", "launch_kernel", "_exec_cmd"})),
+    # methods of allowlisted classes named directly (`numpy matrix.dump`, `UntypedStorage.from_file`)
+    "file-access": ("reads or writes a file at a path the pickle chooses",
+                    frozenset({"tofile", "fromfile", "from_file", "to_file", "dump", "save", "savez",
+                               "savez_compressed", "savetxt", "save_model", "save_pretrained", "save_weights",
+                               "write_text", "write_bytes", "touch", "unlink", "rmtree", "symlink_to",
+                               "hardlink_to", "chmod", "chown", "mkfifo"})),
 }
 
 
