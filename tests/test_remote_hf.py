@@ -114,6 +114,24 @@ def test_honest_models_are_clean(hub, env, tmp_path, target):
     assert "README.md" not in requested and "logo.png" not in requested
 
 
+def test_listed_names_outside_the_repo_are_reported_not_fetched(hub, env, tmp_path):
+    """A hostile server can list `../x`: it is never written outside the download folder, and never silent."""
+    from .hub_server import Repo
+
+    hub.repos["acme/traversal"] = Repo("acme/traversal", {"../escape.pkl": pickle.dumps(1),
+                                                          "model.pkl": pickle.dumps({"w": 1})})
+    try:
+        hub.log.clear()
+        r = scan(env, tmp_path, "-f", "json", "hf://acme/traversal")
+    finally:
+        del hub.repos["acme/traversal"]
+    assert r.code == 2, r.stdout + r.stderr
+    report = r.json()
+    assert [i["rule_code"] for i in report["issues"] if "escape.pkl" in i["message"]] == ["MA-S010"]
+    assert report["files_scanned"] >= 1
+    assert "escape" not in " ".join(e["path"] for e in hub.log if e.get("bytes"))
+
+
 def test_default_cli_with_workers_and_text_output(env, tmp_path):
     r = run_cli("hf://acme/evil", cwd=tmp_path, env=env, timeout=120)
     assert r.code == 1, r.stdout + r.stderr

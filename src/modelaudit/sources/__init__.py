@@ -321,6 +321,8 @@ def _fetch_hf(t, config: ScanConfig, store, token: str | None,  # noqa: ANN001
     log_skipped([t.uri(p) for p, _size in listing.skipped])
     view = store.new_dir()
     mappings.append((view, t.uri_base))
+    for path in listing.unsafe:
+        yield Entry(t.uri(path), True, f"file name {path!r} cannot be saved as a file; not scanned", "MA-S010")
     wanted = []
     for rf in listing.files:
         if max_bytes and rf.size is not None and rf.size > max_bytes:
@@ -405,6 +407,7 @@ def plan_remote(target: str, config: ScanConfig, cache_dir: str | None = None) -
                       and (rf.size is None or os.path.getsize(os.path.join(blobs, rf.key)) == rf.size))
         rows.append(row(t.uri(rf.path), rf.size, None, not cached) | {"cached": cached})
     rows.extend(row(t.uri(p), size, SKIPPED_REASON) for p, size in listing.skipped)
+    rows.extend(row(t.uri(p), None, "cannot be saved as a file; not fetched") for p in listing.unsafe)
     return rows
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .http import HttpError, SourceError, get_json, redact_url
 from .selection import SCANNABLE_NAMES, SCANNABLE_SUFFIXES, is_scannable  # noqa: F401 - shared with other sources
@@ -117,6 +117,7 @@ class Listing:
     commit: str
     files: list[RemoteFile]  # to fetch
     skipped: list[tuple[str, int | None]]  # present but not scannable
+    unsafe: list[str] = field(default_factory=list)  # names that cannot be saved below the view ("../x")
 
 
 def list_files(t: HfTarget, token: str | None) -> Listing:
@@ -135,14 +136,15 @@ def list_files(t: HfTarget, token: str | None) -> Listing:
     if not isinstance(info, dict) or not isinstance(info.get("siblings"), list):
         raise SourceError(f"unexpected answer from {redact_url(api)} for {t.repo_id}")
     commit = str(info.get("sha") or rev)
-    files, skipped = [], []
+    files, skipped, unsafe = [], [], []
     by_path = {}
     for sib in info["siblings"]:
         if not isinstance(sib, dict) or not isinstance(sib.get("rfilename"), str):
             continue
         path = sib["rfilename"]
         if any(s in ("", ".", "..") for s in path.split("/")):
-            continue  # never write outside the view
+            unsafe.append(path)  # never written outside the view, and reported
+            continue
         lfs = sib.get("lfs") if isinstance(sib.get("lfs"), dict) else None
         size = sib.get("size") if isinstance(sib.get("size"), int) else (lfs or {}).get("size")
         if lfs and isinstance(lfs.get("sha256"), str):
@@ -164,7 +166,7 @@ def list_files(t: HfTarget, token: str | None) -> Listing:
         (files.append(rf) if is_scannable(path) else skipped.append((path, rf.size)))
     if prefix and not files and not skipped:
         raise SourceError(f"folder {t.subfolder} not found in {t.repo_id} at revision {rev}")
-    return Listing(commit, files, skipped)
+    return Listing(commit, files, skipped, unsafe[:100])
 
 
 def explain(exc: HttpError, t: HfTarget, token: str | None) -> str:
