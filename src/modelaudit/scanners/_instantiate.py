@@ -37,9 +37,14 @@ _PYTHON_TAG = re.compile(r"(?:!!|tag:yaml\.org,2002:)python/(object/apply|object
                          r"(?::([\w.]+))?")
 _BUILDING_TAGS = frozenset({"object/apply", "object/new", "object"})
 # A tag or %TAG prefix with a %XX escape: PyYAML decodes it, so `!!%70ython/object/apply:os.system` is a python tag
-_TAG_ESCAPE = re.compile(r"!\S*%[0-9A-Fa-f]{2}|%TAG\s+\S+\s+\S*%[0-9A-Fa-f]{2}")
+# (no `!` inside the run: `!\S*` would rescan a long run of `!` from each of them, quadratic time)
+_TAG_ESCAPE = re.compile(r"![^\s!]*%[0-9A-Fa-f]{2}|%TAG\s+\S+\s+\S*%[0-9A-Fa-f]{2}")
+# YAML is parsed into a document only up to this size: PyYAML builds about a megabyte a second, and the
+# parser cannot be interrupted; past it the raw-text search still runs and the gap is reported
+MAX_YAML_DOCUMENT = 2 * 1024 * 1024
 
 Emit = Callable[[str, str, dict[str, Any]], None]
+_TOO_LARGE = object()  # _parse's answer for a YAML document over MAX_YAML_DOCUMENT
 
 
 def check_text(text: str, emit: Emit, yaml_allowed: bool = True) -> None:
@@ -52,7 +57,11 @@ def check_text(text: str, emit: Emit, yaml_allowed: bool = True) -> None:
         return
     seen: set[str] = set()
     doc = _parse(text, yaml_allowed)
-    if doc is not None:
+    if doc is _TOO_LARGE:
+        emit("MA-H011", f"YAML config of {len(text)} characters is over the {MAX_YAML_DOCUMENT}-byte budget for "
+             "resolving anchors and interpolations; only its raw text was searched for _target_ keys",
+             {"size": len(text)}, severity=IssueSeverity.WARNING)
+    elif doc is not None:
         for path, target in targets(doc):
             _report(target, path, emit, seen)
     for match in _RAW_TARGET.finditer(text):
@@ -178,7 +187,11 @@ def _parse(text: str, yaml_allowed: bool) -> Any:
         import yaml  # optional (modelaudit[all]); without it the raw-text search still runs
     except ImportError:
         return None
+    if len(text) > MAX_YAML_DOCUMENT:
+        return _TOO_LARGE
     try:
-        return yaml.safe_load(text)
+        # libyaml when present: several times faster, and its 1000-level nesting limit is past what PyYAML's
+        # recursive composer (OmegaConf's loader) reaches anyway
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
     except (yaml.YAMLError, ValueError, RecursionError):
         return None

@@ -49,7 +49,8 @@ _SYMPY_CALLS = frozenset({
 _SYMPY_NAMES = frozenset({"oo", "zoo", "nan", "true", "false", "True", "False", "None", "Infinity",
                           "NegativeInfinity", "NaN", "Zero", "One", "NegativeOne", "Half", "pi", "E", "L", "math"})
 # strings the exporter writes: symbol names (Symbol('s0')) and numbers (Float('1.5', precision=53))
-_PLAIN_STRING = re.compile(r"[A-Za-z_]\w*|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+# (`\d+(?:\.\d*)?`, not `\d+\.?\d*`: two adjacent digit runs backtrack quadratically on a long number)
+_PLAIN_STRING = re.compile(r"[A-Za-z_]\w*|[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
 _GUARD_METHODS = frozenset({"size", "stride", "storage_offset", "dim", "numel"})
 _EXPR_NODES = (ast.Expression, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare, ast.Constant, ast.Load,
                ast.Subscript, ast.keyword, ast.Tuple, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
@@ -97,11 +98,18 @@ def check_program(text: bytes) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """(rule code, message, details) for each problem of one serialized program."""
     try:
         program = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nesting past Python's limit
         yield "MA-T001", f"torch.export program is not valid JSON ({exc})", {}
         return
     custom: set[str] = set()
+    too_deep = False
     for kind, value in _strings(program):
+        if kind == "too deep":
+            if not too_deep:
+                yield "MA-T001", (f"torch.export program nests values over {MAX_DEPTH} levels deep, far beyond what "
+                                  "the exporter writes; the strings below that depth were not checked"), {}
+            too_deep = True
+            continue
         if kind == "target":
             problem = _target_problem(value, custom)
         else:
@@ -110,9 +118,14 @@ def check_program(text: bytes) -> Iterator[tuple[str, str, dict[str, Any]]]:
             yield problem[0], problem[1], {"field": kind, "value": value[:300]}
 
 
+MAX_DEPTH = 200
+
+
 def _strings(node: Any, depth: int = 0) -> Iterator[tuple[str, str]]:
     """Node targets, symbolic expressions and guard lines anywhere in the program (subgraphs included)."""
-    if depth > 200:
+    if depth > MAX_DEPTH:
+        if isinstance(node, (dict, list)) and node:
+            yield "too deep", ""  # a target hidden below the walk's depth must not pass silently
         return
     if isinstance(node, dict):
         for key, value in node.items():

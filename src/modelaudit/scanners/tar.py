@@ -34,6 +34,18 @@ def _link_above(name: str, links: set[str]) -> str | None:
     return next((p for p in ("/".join(parents[:i]) for i in range(1, len(parents) + 1)) if p in links), None)
 
 
+def _entries(archive: tarfile.TarFile):  # noqa: ANN202
+    """The archive's members; a pax number int() refuses ("GNU.sparse.size=-1,-1") is the header error it is."""
+    while True:
+        try:
+            member = archive.next()
+        except ValueError as exc:
+            raise tarfile.HeaderError(f"bad extended header: {exc}") from exc
+        if member is None:
+            return
+        yield member
+
+
 class _Clamped:
     """The blob's file as tarfile sees it: reads and seeks never reach past the end. tarfile reads an
     extended header (PAX records, GNU long names) in one call sized by the header itself, and seeks to
@@ -72,7 +84,7 @@ class TarScanner(BaseScanner):
             fh = _Clamped(raw, blob.size)
             try:
                 archive = tarfile.open(fileobj=fh, mode="r:")
-            except (tarfile.TarError, OSError, EOFError) as exc:
+            except (tarfile.TarError, OSError, EOFError, ValueError) as exc:  # ValueError: pax numbers tarfile int()s
                 result.report("MA-A003", f"Malformed tar archive: {exc}", blob.location, {"error": str(exc)})
                 result.mark_incomplete()
                 return
@@ -84,7 +96,7 @@ class TarScanner(BaseScanner):
         count = 0
         links: set[str] = set()  # entries that are links: a later entry written "through" one escapes too
         try:
-            for member in archive:
+            for member in _entries(archive):
                 count += 1
                 if count > ctx.limits.max_members:
                     raise BudgetExceeded(f"archive has more than {ctx.limits.max_members} entries", "MA-S012")
@@ -92,6 +104,8 @@ class TarScanner(BaseScanner):
                 self._check_entry(member, links, blob, result)
                 if not member.isfile():
                     continue
+                if member.size < 0:  # a pax `size` record tarfile accepts as is; reading it would fail
+                    raise tarfile.HeaderError(f"entry {member.name!r} has a negative size ({member.size})")
                 stream = archive.extractfile(member)
                 if stream is None:
                     continue
