@@ -236,7 +236,8 @@ def _entries_within(fh, start: int, stop: int) -> bool:  # noqa: ANN001
     return True
 
 
-__all__ = ["open_zip", "check_member_names", "member_blob", "read_member", "scan_members", "unsafe_member_name", "zip_fills_tar_member",
+__all__ = ["open_zip", "check_member_names", "member_blob", "read_member", "scan_members", "scan_open_members",
+           "unsafe_member_name", "zip_fills_tar_member",
            "zip_prefix_length"]
 
 
@@ -244,16 +245,21 @@ def scan_members(blob: Blob, result: ScanResult, ctx: ScanContext,
                  inspect: Callable[[zipfile.ZipInfo], None] | None = None) -> None:
     """Scan every file member of the zip `blob` by its own format; `inspect` sees each entry first."""
     with open_zip(blob, result) as zf:
-        if zf is None:
-            return
-        for info in check_member_names(zf, blob, result, ctx):
-            ctx.check_deadline()
-            if info.filename.endswith("/"):  # (ZipInfo.is_dir fails on an empty name)
-                continue
-            if inspect is not None:
-                inspect(info)
-            with member_blob(zf, info, blob, ctx, result) as child:
-                ctx.scan_member(child, result)
+        if zf is not None:
+            scan_open_members(zf, blob, result, ctx, inspect)
+
+
+def scan_open_members(zf: zipfile.ZipFile | LenientZip, blob: Blob, result: ScanResult, ctx: ScanContext,
+                      inspect: Callable[[zipfile.ZipInfo], None] | None = None) -> None:
+    """scan_members for an archive the caller opened with open_zip (and looked at first)."""
+    for info in check_member_names(zf, blob, result, ctx):
+        ctx.check_deadline()
+        if info.filename.endswith("/"):  # (ZipInfo.is_dir fails on an empty name)
+            continue
+        if inspect is not None:
+            inspect(info)
+        with member_blob(zf, info, blob, ctx, result) as child:
+            ctx.scan_member(child, result)
 
 
 def _check_link(zf: zipfile.ZipFile | LenientZip, info: zipfile.ZipInfo, blob: Blob, result: ScanResult) -> None:

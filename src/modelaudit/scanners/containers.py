@@ -5,7 +5,7 @@ from __future__ import annotations
 import zipfile
 
 from . import _pt2_archive
-from ._zip import scan_members
+from ._zip import open_zip, scan_open_members
 from .base import BaseScanner
 
 RATIO_LIMIT = 100
@@ -19,25 +19,22 @@ class ZipScanner(BaseScanner):
     formats = ("zip",)
 
     def check(self, blob, result, ctx) -> None:  # noqa: ANN001
-        if _is_pt2(blob):  # torch.export.load reads any zip whose archive_format says pt2, whoever wrote it
-            from .pytorch import PyTorchScanner
-
-            PyTorchScanner().check(blob, result, ctx)
-            return
-
         def ratio(info) -> None:  # noqa: ANN001
             if info.compress_size and info.file_size / info.compress_size > RATIO_LIMIT and info.file_size > RATIO_MIN_SIZE:
                 result.report("MA-A002", f"Archive entry {info.filename} has a compression ratio of "
                               f"{info.file_size / info.compress_size:.0f}x", f"{blob.location}:{info.filename}",
                               {"compressed": info.compress_size, "uncompressed": info.file_size})
 
-        scan_members(blob, result, ctx, ratio)
+        pt2 = False
+        with open_zip(blob, result) as zf:  # opened once: the directory of a large zip is costly to read
+            if zf is not None:
+                # torch.export.load reads any zip whose archive_format says pt2, whoever wrote it
+                pt2 = isinstance(zf, zipfile.ZipFile) and _pt2_archive.is_archive(zf, zf.namelist())
+                if not pt2:
+                    scan_open_members(zf, blob, result, ctx, ratio)
+        if pt2:
+            from .pytorch import PyTorchScanner
+
+            PyTorchScanner().check(blob, result, ctx)
+            return
         result.bytes_scanned += blob.size
-
-
-def _is_pt2(blob) -> bool:  # noqa: ANN001
-    try:
-        with blob.open() as fh, zipfile.ZipFile(fh) as zf:
-            return _pt2_archive.is_archive(zf, zf.namelist())
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
-        return False  # the member scan reports a broken archive
