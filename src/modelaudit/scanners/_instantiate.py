@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..model import IssueSeverity
-from .pickle_policy import Level, classify
+from .pickle_policy import Level, classify, split_reference
 
 TARGET_KEYS = frozenset({"_target_"})
 # Library loaders that training configs instantiate by design (transformers, datasets, Lightning, NeMo):
@@ -159,9 +159,7 @@ def _report(target: str, path: str, emit: Emit, seen: set[str]) -> None:
     if target in seen:
         return
     seen.add(target)
-    module, sep, name = target.partition(":")
-    if not sep:
-        module, _, name = target.rpartition(".")
+    module, name = split_reference(target)
     if not module or not name:
         return
     verdict = classify(module, name.replace(":", "."))

@@ -16,7 +16,7 @@ from typing import Any
 from ._pickle_values import OPAQUE, Call, Container, Finding, Global, LazyBytes, Persistent, func_repr, short_repr
 from . import _pickle_relaxations as relaxations
 from ._pickle_relaxations import ProvenGlobal
-from .pickle_policy import ARGUMENT_CHECKED, Level, classify
+from .pickle_policy import ARGUMENT_CHECKED, Level, classify, split_reference
 
 # Callables that deserialize their first argument: the argument is scanned as a nested blob.
 LOADERS = frozenset({
@@ -267,9 +267,7 @@ class CallAnalysis:
 
     def _resolved_name(self, call: Call, via: str, text: str) -> Global | None:
         """pkgutil.resolve_name("os:system") names os.system without a GLOBAL opcode: classify it."""
-        module, sep, name = text.partition(":")
-        if not sep:
-            module, _, name = text.rpartition(".")
+        module, name = split_reference(text)
         if not module or not name:
             module, name = text, "*"
         verdict = classify(module, name.replace(":", "."))
@@ -283,9 +281,7 @@ class CallAnalysis:
         """An unknown callable given "os.system" or "os:system" (hydra.utils.instantiate({"_target_": ...}),
         a registry's make("module:attr")) is most likely a resolver the lists do not know yet."""
         for text in _name_strings(call.args):
-            module, sep, name = text.partition(":")
-            if not sep:
-                module, _, name = text.rpartition(".")
+            module, name = split_reference(text)
             verdict = classify(module, name.replace(":", "."))
             if verdict.level is Level.DANGEROUS:
                 self._finding(verdict.rule_code, f"{target} is handed the name {text!r}, which resolves to "

@@ -122,6 +122,15 @@ _PY2_MODULES: dict[str, str] = dict(_compat_pickle.IMPORT_MAPPING)
 _PY2_NAMES: dict[tuple[str, str], tuple[str, str]] = dict(_compat_pickle.NAME_MAPPING)
 
 
+def split_reference(text: str) -> tuple[str, str]:
+    """(module, attribute path) of a callable named in a string: "module:attr.path" as pkgutil.resolve_name
+    and Hydra write it, else split at the last dot. Either part may be empty."""
+    module, sep, name = text.partition(":")
+    if not sep:
+        module, _, name = text.rpartition(".")
+    return module, name
+
+
 def py2_targets(module: str, name: str) -> list[str]:
     """The dotted paths a Python 2 spelling resolves to once find_class applies fix_imports."""
     out = []
