@@ -204,8 +204,8 @@ class CallAnalysis:
         if isinstance(outcome.value, Global):
             self.note(outcome.value)
             verdict = outcome.value.verdict
-            if verdict.level is not Level.SAFE:  # getattr(float, "x") names a method nobody allowlisted
-                self._finding(verdict.rule_code if verdict.level is Level.DANGEROUS else "MA-P002",
+            if verdict.level is Level.DANGEROUS:  # getattr(numpy.ndarray, "tofile"): allowlisted class, bad method
+                self._finding(verdict.rule_code,
                               f"Attribute lookup {target}{short_repr(call.args, 160)} resolves to {verdict.target}",
                               call.pos, opcode=call.opcode, module=outcome.value.module,
                               function=outcome.value.name, family=verdict.family)
